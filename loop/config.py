@@ -1,0 +1,247 @@
+"""Campaign configuration: YAML -> :class:`CampaignConfig`.
+
+Each stage is ``{kind, options}``; ``options`` is validated by the plug-in's own model,
+so an error names the exact field (``generator.options.path``). Unknown fields are
+errors everywhere. Relative paths in plug-in options (fields typed ``Path``) are
+resolved against the config file's folder and stored absolute, so ``resume`` works from
+anywhere. ``--set key=value`` overrides any field (value parsed as YAML).
+"""
+
+from __future__ import annotations
+
+import copy
+import typing
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from loop import registry
+from loop.errors import ConfigError, PluginNotFoundError
+from loop.objectives import Constraint, GoalSpec, Objective
+
+__all__ = [
+    "BudgetConfig",
+    "CampaignConfig",
+    "LedgerConfig",
+    "RequestPolicy",
+    "RuntimeConfig",
+    "StageSpec",
+    "TrackingConfig",
+    "apply_overrides",
+    "load_config",
+    "parse_config",
+]
+
+
+class _Cfg(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class StageSpec(_Cfg):
+    """A stage: which plug-in (``kind``) and its ``options``."""
+
+    kind: str
+    options: dict[str, Any] = Field(default_factory=dict)
+
+
+class BudgetConfig(_Cfg):
+    """When to stop, and how many experiments per batch."""
+
+    experiments: int | None = Field(default=None, ge=1, description="Stop after this many lab experiments.")
+    rounds: int | None = Field(default=None, ge=1, description="Stop after this many rounds.")
+    batch_size: int = Field(default=1, ge=1, description="Experiments selected per round.")
+    max_pending: int | None = Field(
+        default=None, ge=1, description="Plan a new round while fewer than this are pending (default: batch_size)."
+    )
+    stop_on_goal: bool = Field(default=True, description="Stop as soon as a measured candidate meets the goal.")
+
+    @model_validator(mode="after")
+    def _need_a_bound(self) -> BudgetConfig:
+        if self.experiments is None and self.rounds is None:
+            raise ValueError("budget needs experiments or rounds (or both)")
+        return self
+
+    @property
+    def pending_limit(self) -> int:
+        return self.max_pending or self.batch_size
+
+
+class RequestPolicy(_Cfg):
+    """What happens to requests a lab does not answer."""
+
+    timeout_s: float | None = Field(default=None, gt=0, description="Abandon a request pending this long.")
+    resubmit: int = Field(default=0, ge=0, description="Resubmissions of an abandoned or failed request.")
+    poll_interval_s: float = Field(default=1.0, gt=0, description="Wall-clock labs: seconds between polls.")
+
+
+class TrackingConfig(_Cfg):
+    """MLflow: ``uri`` None means SQLite in the campaign folder."""
+
+    enabled: bool = True
+    uri: str | None = None
+    experiment: str | None = Field(default=None, description="MLflow experiment name (default: the campaign name).")
+
+
+class LedgerConfig(_Cfg):
+    """The ledger database: ``url`` None means SQLite in the campaign folder."""
+
+    url: str | None = None
+
+
+class RuntimeConfig(_Cfg):
+    ray_address: str | None = None
+    device: str = "auto"
+
+
+class CampaignConfig(_Cfg):
+    """A whole campaign."""
+
+    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+    seed: int = 0
+    objectives: list[Objective] = Field(min_length=1)
+    constraints: list[Constraint] = Field(default_factory=list)
+    goal: GoalSpec | None = None
+    budget: BudgetConfig
+    generator: StageSpec
+    screen: StageSpec = Field(default_factory=lambda: StageSpec(kind="passthrough"))
+    ranker: StageSpec = Field(default_factory=lambda: StageSpec(kind="random"))
+    lab: StageSpec
+    requests: RequestPolicy = Field(default_factory=RequestPolicy)
+    tracking: TrackingConfig = Field(default_factory=TrackingConfig)
+    ledger: LedgerConfig = Field(default_factory=LedgerConfig)
+    runtime: RuntimeConfig = Field(default_factory=RuntimeConfig)
+
+    @model_validator(mode="after")
+    def _unique_objectives(self) -> CampaignConfig:
+        names = [o.name for o in self.objectives]
+        if len(set(names)) != len(names):
+            raise ValueError(f"objective names must be unique, got {names}")
+        return self
+
+    def stages(self) -> dict[str, tuple[str, StageSpec]]:
+        """``{field: (registry group, spec)}`` for every stage."""
+        return {
+            "generator": ("generators", self.generator),
+            "screen": ("screens", self.screen),
+            "ranker": ("rankers", self.ranker),
+            "lab": ("labs", self.lab),
+        }
+
+    def to_yaml(self) -> str:
+        return yaml.safe_dump(self.model_dump(mode="json", exclude_none=False), sort_keys=False)
+
+
+def _parse_value(text: str) -> Any:
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError:
+        return text
+
+
+def apply_overrides(data: dict[str, Any], overrides: Sequence[str]) -> dict[str, Any]:
+    """Apply ``key.sub=value`` overrides (value parsed as YAML) to a raw config dict."""
+    data = copy.deepcopy(data)
+    for item in overrides:
+        if "=" not in item:
+            raise ConfigError("--set", [(item, "expected key=value, e.g. budget.experiments=20")])
+        key, _, raw = item.partition("=")
+        parts = [p for p in key.strip().split(".") if p]
+        if not parts:
+            raise ConfigError("--set", [(item, "empty key")])
+        node = data
+        for p in parts[:-1]:
+            child = node.get(p)
+            if child is None:
+                child = node[p] = {}
+            if not isinstance(child, dict):
+                raise ConfigError("--set", [(key, f"{p!r} is not a section")])
+            node = child
+        node[parts[-1]] = _parse_value(raw)
+    return data
+
+
+def _path_fields(model: type[BaseModel]) -> list[str]:
+    out = []
+    for name, field in model.model_fields.items():
+        ann = field.annotation
+        args = typing.get_args(ann)
+        if ann is Path or Path in args:
+            out.append(name)
+    return out
+
+
+def _resolve(value: Any, base: Path | None) -> str:
+    p = Path(str(value)).expanduser()
+    if p.is_absolute() or base is None:
+        return str(p)
+    candidate = (base / p).resolve()
+    if candidate.exists() or not p.exists():
+        return str(candidate)
+    return str(p.resolve())
+
+
+def parse_config(data: Any, source: str = "<config>", base_dir: Path | None = None) -> CampaignConfig:
+    """Validate a raw config; raise :class:`ConfigError` listing *every* problem."""
+    if not isinstance(data, Mapping):
+        raise ConfigError(source, [("", f"expected a mapping at the top level, got {type(data).__name__}")])
+    problems: list[tuple[str, str]] = []
+    cfg: CampaignConfig | None = None
+    try:
+        cfg = CampaignConfig.model_validate(dict(data))
+    except ValidationError as exc:
+        problems.extend(registry.validation_problems(exc, ""))
+    # Validate each stage's options even when other parts failed, so all errors show at once.
+    groups = {"generator": "generators", "screen": "screens", "ranker": "rankers", "lab": "labs"}
+    defaults = {"screen": {"kind": "passthrough"}, "ranker": {"kind": "random"}}
+    resolved: dict[str, dict[str, Any]] = {}
+    for field, group in groups.items():
+        spec = data.get(field, defaults.get(field))
+        if not isinstance(spec, Mapping) or not isinstance(spec.get("kind"), str):
+            continue
+        options = spec.get("options") or {}
+        if not isinstance(options, Mapping):
+            continue
+        try:
+            model_obj = registry.validate_options(group, spec["kind"], options, field)
+        except PluginNotFoundError as exc:
+            problems.append((f"{field}.kind", str(exc)))
+            continue
+        except ConfigError as exc:
+            problems.extend(exc.problems)
+            continue
+        opts = dict(options)
+        for name in _path_fields(type(model_obj)):
+            if opts.get(name) is not None:
+                opts[name] = _resolve(opts[name], base_dir)
+        resolved[field] = opts
+    if problems:
+        raise ConfigError(source, problems)
+    assert cfg is not None
+    for field, opts in resolved.items():
+        getattr(cfg, field).options = opts
+    return cfg
+
+
+def load_config(path: str | Path, overrides: Sequence[str] = ()) -> CampaignConfig:
+    """Read, override and validate a campaign YAML file."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(str(path), [("", "file not found")])
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8-sig"))
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        raise ConfigError(str(path), [(where, f"malformed YAML: {getattr(exc, 'problem', exc)}")]) from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(str(path), [("", f"not UTF-8 text: {exc}")]) from None
+    if data is None:
+        raise ConfigError(str(path), [("", "the file is empty")])
+    if not isinstance(data, dict):
+        raise ConfigError(str(path), [("", f"expected a mapping at the top level, got {type(data).__name__}")])
+    data = apply_overrides(data, overrides)
+    return parse_config(data, source=str(path), base_dir=path.parent.resolve())
+
