@@ -108,7 +108,8 @@ class CampaignConfig(_Cfg):
     generator: StageSpec
     screen: StageSpec = Field(default_factory=lambda: StageSpec(kind="passthrough"))
     ranker: StageSpec = Field(default_factory=lambda: StageSpec(kind="random"))
-    lab: StageSpec
+    lab: StageSpec | None = Field(default=None, description="The lab; None for ask/tell campaigns (suggest/observe).")
+    proposals: int = Field(default=200, ge=1, description="Candidates asked of a generator per round (a finite pool: all).")
     requests: RequestPolicy = Field(default_factory=RequestPolicy)
     tracking: TrackingConfig = Field(default_factory=TrackingConfig)
     ledger: LedgerConfig = Field(default_factory=LedgerConfig)
@@ -122,13 +123,15 @@ class CampaignConfig(_Cfg):
         return self
 
     def stages(self) -> dict[str, tuple[str, StageSpec]]:
-        """``{field: (registry group, spec)}`` for every stage."""
-        return {
+        """``{field: (registry group, spec)}`` for every configured stage."""
+        out = {
             "generator": ("generators", self.generator),
             "screen": ("screens", self.screen),
             "ranker": ("rankers", self.ranker),
-            "lab": ("labs", self.lab),
         }
+        if self.lab is not None:
+            out["lab"] = ("labs", self.lab)
+        return out
 
     def to_yaml(self) -> str:
         return yaml.safe_dump(self.model_dump(mode="json", exclude_none=False), sort_keys=False)

@@ -1,0 +1,437 @@
+"""The crystal environment of the GFlowNet: a DAG of partial crystals.
+
+A trajectory builds a crystal in five stages (``E`` elements, ``W`` = most Wyckoff
+positions of a configured space group, ``L`` lattice bins, ``C`` coordinate bins)::
+
+    SG     pick a space group from the configured subset                  (n_sg actions)
+    COMP   set one still-unset element e to a count k (any order)        (E * (K + 1))
+    WYCK   add a Wyckoff position w for element e (a multiset, any order) (E * W)
+    LAT    pick a bin for the next lattice parameter of the crystal system (L)
+    COORD  pick bins for the free coordinates of the next free site      (C ** 3)
+
+A terminal state decodes to a pymatgen ``Structure`` (conventional cell). Masks keep every
+trajectory completable: COMP only offers counts with a feasible, charge-neutral completion
+(:class:`~generators.gflownet.feasibility.Feasibility`), WYCK only positions whose use
+leaves the remaining counts completable, COORD only coordinates whose orbit keeps
+``mask_distance`` from itself and every placed atom (all bins when none does, so a
+trajectory never dead-ends; :attr:`CrystalEnv.fallbacks` counts those).
+
+Backward actions (``1 + E + E * W``): ``0`` pops the last SG/LAT/COORD choice, ``1 + e``
+unsets element ``e`` (COMP), ``1 + E + e * W + w`` removes a ``(e, w)`` site (WYCK). COMP
+and WYCK states have several parents, so the backward policy is learned there.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import NamedTuple
+
+import numpy as np
+from pydantic import Field, model_validator
+from pymatgen.core import Lattice, Structure
+
+from loop.errors import ConfigError
+from loop.interfaces.plugin import PluginConfig
+from generators.gflownet.chemistry import ChargeRules
+from generators.gflownet.feasibility import Feasibility, all_count_vectors
+from generators.gflownet.spacegroups import PARAM_KINDS, SpaceGroupTable, space_group_table
+
+__all__ = ["STAGES", "CrystalEnv", "EnvConfig", "State"]
+
+log = logging.getLogger(__name__)
+
+STAGES = ("SG", "COMP", "WYCK", "LAT", "COORD", "DONE")
+
+
+class EnvConfig(PluginConfig):
+    """Search limits of the crystal environment."""
+
+    elements: list[str] = Field(min_length=1, description="chemical system, e.g. [Li, Mn, O]")
+    space_groups: list[int] | None = Field(None, description="subset of 1-230; None: all that fit max_atoms")
+    max_atoms: int = Field(20, ge=1, le=64, description="most atoms in the conventional cell")
+    min_atoms: int = Field(1, ge=1)
+    min_elements: int = Field(1, ge=1, description="fewest distinct elements in a composition")
+    max_elements: int | None = Field(None, ge=1)
+    charge_neutral: bool = Field(True, description="only SMACT-valid (charge-neutral, Pauling) compositions")
+    vpa_bins: list[float] = Field([9.0, 12.0, 16.0, 21.0, 28.0], min_length=1, description="volume per atom, A^3")
+    ratio_bins: list[float] = Field([0.8, 1.0, 1.25, 1.6], min_length=1, description="b/a and c/a")
+    angle_bins: list[float] = Field([80.0, 90.0, 100.0, 110.0], min_length=1, description="degrees")
+    coord_bins: int = Field(6, ge=1, le=12, description="bins per free Wyckoff coordinate")
+    mask_distance: float = Field(1.0, ge=0.0, description="A; coordinates closer than this are masked")
+
+    @model_validator(mode="after")
+    def _check(self) -> EnvConfig:
+        if self.min_atoms > self.max_atoms:
+            raise ValueError(f"min_atoms ({self.min_atoms}) > max_atoms ({self.max_atoms})")
+        if len(set(self.elements)) != len(self.elements):
+            raise ValueError(f"elements has duplicates: {self.elements}")
+        bad = [g for g in self.space_groups or [] if not 1 <= g <= 230]
+        if bad:
+            raise ValueError(f"space_groups must be within 1-230, got {bad}")
+        if any(v <= 0 for v in self.vpa_bins + self.ratio_bins):
+            raise ValueError("vpa_bins and ratio_bins must be positive")
+        if any(not 60.0 <= a <= 120.0 for a in self.angle_bins):
+            raise ValueError("angle_bins must be within 60-120 degrees")
+        return self
+
+
+class State(NamedTuple):
+    """A partial crystal; ``-1`` / empty tuples mark what is not chosen yet."""
+
+    sg: int = -1
+    counts: tuple[int, ...] = ()
+    sites: tuple[tuple[int, int], ...] = ()
+    lattice: tuple[int, ...] = ()
+    coords: tuple[int, ...] = ()
+
+
+class CrystalEnv:
+    """Space group -> composition -> Wyckoff sites -> lattice -> coordinates -> Structure."""
+
+    def __init__(self, config: EnvConfig, where: str = "generator.options") -> None:
+        self.config = c = config
+        self.elements = list(c.elements)
+        self.E = len(self.elements)
+        self.K = c.max_atoms
+        self.C = c.coord_bins
+        self.where = where
+        self._bins = {"vpa": list(c.vpa_bins), "b/a": list(c.ratio_bins), "c/a": list(c.ratio_bins),
+                      "alpha": list(c.angle_bins), "beta": list(c.angle_bins), "gamma": list(c.angle_bins)}
+        self.L = max(len(v) for v in self._bins.values())
+        self.charge = ChargeRules(self.elements, where) if c.charge_neutral else None
+        self.space_groups, self._feas = self._build_space_groups()
+        self.tables: list[SpaceGroupTable] = [space_group_table(g) for g in self.space_groups]
+        self.n_sg = len(self.space_groups)
+        self.W = max(len(t.wyckoffs) for t in self.tables)
+        self.max_sites = self.K
+        # action layout
+        self.off_comp = self.n_sg
+        self.off_wyck = self.off_comp + self.E * (self.K + 1)
+        self.off_lat = self.off_wyck + self.E * self.W
+        self.off_coord = self.off_lat + self.L
+        self.n_actions = self.off_coord + self.C**3
+        self.n_bwd_actions = 1 + self.E + self.E * self.W
+        self.max_lat = max(len(t.lattice_params) for t in self.tables)
+        self.feature_dim = len(self.features(State()))
+        self._mask_cache: dict[State, np.ndarray] = {}
+        self.fallbacks = 0
+
+    # ----------------------------------------------------------------- configuration
+    def _composition_ok(self) -> np.ndarray:
+        """Flags of ``all_count_vectors(E, K)`` that pass the atom, element and charge filters."""
+        vectors = all_count_vectors(self.E, self.K)
+        n_present = (vectors > 0).sum(1)
+        ok = (n_present >= self.config.min_elements) & (vectors.sum(1) >= self.config.min_atoms)
+        if self.config.max_elements is not None:
+            ok &= n_present <= self.config.max_elements
+        if self.charge is not None:
+            ok[ok] = self.charge.valid(vectors[ok])
+        return ok
+
+    def _build_space_groups(self) -> tuple[list[int], list[Feasibility]]:
+        c = self.config
+        explicit = c.space_groups is not None
+        groups = sorted(set(c.space_groups)) if explicit else list(range(1, 231))
+        kept, feas, problems = [], [], []
+        composition_ok = self._composition_ok()
+        for g in groups:
+            table = space_group_table(g)
+            if table.min_multiplicity > c.max_atoms:
+                problems.append((g, f"smallest Wyckoff multiplicity {table.min_multiplicity} > max_atoms"))
+                continue
+            f = Feasibility(table, self.E, c.max_atoms, composition_ok)
+            if len(f.vectors) == 0:
+                problems.append((g, "no composition of the elements fits its Wyckoff multiplicities"))
+                continue
+            kept.append(g)
+            feas.append(f)
+        if explicit and problems:
+            raise ConfigError(self.where, [
+                ("space_groups", f"space group {g} ({space_group_table(g).symbol}) cannot hold a composition of "
+                                 f"{self.elements} with {c.min_atoms}-{c.max_atoms} atoms"
+                                 f"{' (charge-neutral)' if c.charge_neutral else ''}: {why}")
+                for g, why in problems])
+        if not kept:
+            what = "charge-neutral (SMACT) composition" if c.charge_neutral else "composition"
+            raise ConfigError(self.where, [("elements", f"elements {self.elements} admit no {what} with "
+                                            f"{c.min_atoms}-{c.max_atoms} atoms and {c.min_elements}+ elements "
+                                            "in any allowed space group")])
+        return kept, feas
+
+    # ----------------------------------------------------------------- structure of states
+    def initial_state(self) -> State:
+        return State(sg=-1, counts=(-1,) * self.E)
+
+    def _assigned(self, s: State) -> np.ndarray:
+        got = np.zeros(self.E, dtype=np.int64)
+        table = self.tables[s.sg]
+        for e, w in s.sites:
+            got[e] += table.wyckoffs[w].multiplicity
+        return got
+
+    def free_sites(self, s: State) -> list[int]:
+        """Indices into ``s.sites`` of the sites with free coordinates, in order."""
+        table = self.tables[s.sg]
+        return [i for i, (_, w) in enumerate(s.sites) if table.wyckoffs[w].dof > 0]
+
+    def stage(self, s: State) -> str:
+        if s.sg < 0:
+            return "SG"
+        if min(s.counts) < 0:
+            return "COMP"
+        if np.any(self._assigned(s) < np.array(s.counts)):
+            return "WYCK"
+        if len(s.lattice) < len(self.tables[s.sg].lattice_params):
+            return "LAT"
+        if len(s.coords) < len(self.free_sites(s)):
+            return "COORD"
+        return "DONE"
+
+    def is_terminal(self, s: State) -> bool:
+        return self.stage(s) == "DONE"
+
+    def depth(self, s: State) -> int:
+        """Number of actions from the initial state (every path to ``s`` has this length)."""
+        return int(s.sg >= 0) + sum(1 for n in s.counts if n >= 0) + len(s.sites) + len(s.lattice) + len(s.coords)
+
+    # ----------------------------------------------------------------- forward
+    def forward_mask(self, s: State) -> np.ndarray:
+        """Valid forward actions of a non-terminal state (``n_actions`` bools, never all False)."""
+        cached = self._mask_cache.get(s)
+        if cached is not None:
+            return cached
+        mask = np.zeros(self.n_actions, dtype=bool)
+        stage = self.stage(s)
+        if stage == "SG":
+            mask[: self.n_sg] = True
+        elif stage == "COMP":
+            for e, ks in self._feas[s.sg].allowed_counts(s.counts).items():
+                mask[self.off_comp + e * (self.K + 1) + ks] = True
+        elif stage == "WYCK":
+            mask[self.off_wyck: self.off_wyck + self.E * self.W] = self._wyckoff_mask(s)
+        elif stage == "LAT":
+            kind = self.tables[s.sg].lattice_params[len(s.lattice)]
+            mask[self.off_lat: self.off_lat + len(self._bins[kind])] = True
+        elif stage == "COORD":
+            mask[self.off_coord:] = self._coord_mask(s)
+        else:
+            raise ValueError("a terminal state has no forward actions")
+        if not mask.any():  # an invariant of the masks above
+            raise RuntimeError(f"dead end at {s}")
+        if len(self._mask_cache) > 500_000:
+            self._mask_cache.clear()
+        self._mask_cache[s] = mask
+        return mask
+
+    def _wyckoff_mask(self, s: State) -> np.ndarray:
+        table, feas = self.tables[s.sg], self._feas[s.sg]
+        remaining = np.array(s.counts) - self._assigned(s)
+        used = {w for _, w in s.sites}
+        fixed_left = [i for i in table.fixed if i not in used and table.wyckoffs[i].multiplicity <= self.K]
+        out = np.zeros(self.E * self.W, dtype=bool)
+        for e in np.flatnonzero(remaining > 0):
+            for w, wp in enumerate(table.wyckoffs):
+                if wp.multiplicity > remaining[e] or (wp.dof == 0 and w in used):
+                    continue
+                # keep the sites a sorted multiset: fixed positions only in canonical use
+                rest = remaining.copy()
+                rest[e] -= wp.multiplicity
+                left = tuple(sorted(table.wyckoffs[i].multiplicity for i in fixed_left if i != w))
+                if feas.completable(tuple(int(r) for r in rest), left):
+                    out[e * self.W + w] = True
+        return out
+
+    def step(self, s: State, a: int) -> State:
+        """The child of ``s`` under forward action ``a`` (assumed valid)."""
+        a = int(a)
+        if a < self.off_comp:
+            return s._replace(sg=a)
+        if a < self.off_wyck:
+            e, k = divmod(a - self.off_comp, self.K + 1)
+            counts = list(s.counts)
+            counts[e] = k
+            return s._replace(counts=tuple(counts))
+        if a < self.off_lat:
+            e, w = divmod(a - self.off_wyck, self.W)
+            return s._replace(sites=tuple(sorted((*s.sites, (e, w)))))
+        if a < self.off_coord:
+            return s._replace(lattice=(*s.lattice, a - self.off_lat))
+        return s._replace(coords=(*s.coords, a - self.off_coord))
+
+    # ----------------------------------------------------------------- backward
+    def backward_index(self, a: int) -> int:
+        """The backward action at the child that undoes forward action ``a``."""
+        a = int(a)
+        if self.off_comp <= a < self.off_wyck:
+            return 1 + (a - self.off_comp) // (self.K + 1)
+        if self.off_wyck <= a < self.off_lat:
+            return 1 + self.E + (a - self.off_wyck)
+        return 0
+
+    def backward_mask(self, s: State) -> np.ndarray:
+        """Valid backward actions of a non-initial state."""
+        mask = np.zeros(self.n_bwd_actions, dtype=bool)
+        if s.coords or s.lattice:
+            mask[0] = True
+        elif s.sites:
+            for e, w in set(s.sites):
+                mask[1 + self.E + e * self.W + w] = True
+        elif s.sg >= 0 and max(s.counts) >= 0:
+            mask[1 + np.flatnonzero(np.array(s.counts) >= 0)] = True
+        elif s.sg >= 0:
+            mask[0] = True
+        return mask
+
+    # ----------------------------------------------------------------- geometry
+    def lattice(self, s: State) -> Lattice:
+        """The lattice of a state whose lattice parameters are all set (volume from ``vpa * N``)."""
+        table = self.tables[s.sg]
+        p = {kind: self._bins[kind][b] for kind, b in zip(table.lattice_params, s.lattice, strict=True)}
+        system = table.crystal_system
+        ba, ca = p.get("b/a", 1.0), p.get("c/a", 1.0)
+        alpha, beta, gamma = 90.0, 90.0, 90.0
+        if system in ("trigonal", "hexagonal"):
+            gamma = 120.0
+        elif system == "monoclinic":
+            beta = p["beta"]
+        elif system == "triclinic":
+            alpha, beta, gamma = p["alpha"], p["beta"], p["gamma"]
+        if system in ("tetragonal", "trigonal", "hexagonal"):
+            ba = 1.0
+        unit = Lattice.from_parameters(1.0, ba, ca, alpha, beta, gamma)
+        volume = p["vpa"] * sum(s.counts)
+        scale = (volume / unit.volume) ** (1.0 / 3.0)
+        return Lattice.from_parameters(scale, scale * ba, scale * ca, alpha, beta, gamma)
+
+    def _coord_points(self, axes: tuple[int, ...]) -> tuple[np.ndarray, np.ndarray]:
+        """Action indices whose unused axes are 0, and their generic points (``k x 3``)."""
+        C = self.C
+        idx = np.arange(C**3)
+        digits = np.stack([idx // (C * C), (idx // C) % C, idx % C], axis=1)
+        keep = np.all(digits[:, [j for j in range(3) if j not in axes]] == 0, axis=1)
+        return idx[keep], (digits[keep] + 0.5) / C
+
+    def _positions(self, s: State) -> tuple[list[int], list[np.ndarray]]:
+        """Species indices and fractional orbits of every placed site (fixed ones and set free ones)."""
+        table = self.tables[s.sg]
+        free = self.free_sites(s)
+        species, orbits = [], []
+        for i, (e, w) in enumerate(s.sites):
+            wp = table.wyckoffs[w]
+            if wp.dof == 0:
+                point = np.zeros((1, 3))
+            elif free.index(i) < len(s.coords):
+                a = s.coords[free.index(i)]
+                C = self.C
+                point = (np.array([[a // (C * C), (a // C) % C, a % C]]) + 0.5) / C
+            else:
+                continue
+            species.append(e)
+            orbits.append(wp.orbit(point)[0])
+        return species, orbits
+
+    def _coord_mask(self, s: State) -> np.ndarray:
+        table = self.tables[s.sg]
+        i = self.free_sites(s)[len(s.coords)]
+        wp = table.wyckoffs[s.sites[i][1]]
+        acts, points = self._coord_points(wp.free_axes)
+        orbits = wp.orbit(points)  # k x m x 3
+        matrix = self.lattice(s).matrix
+        _, placed = self._positions(s)
+        d_min = _self_min_distance(orbits, matrix)
+        if placed:
+            d_min = np.minimum(d_min, _cross_min_distance(orbits, np.concatenate(placed), matrix))
+        ok = d_min >= self.config.mask_distance
+        if not ok.any():
+            self.fallbacks += 1
+            ok[:] = True
+        out = np.zeros(self.C**3, dtype=bool)
+        out[acts[ok]] = True
+        return out
+
+    def decode(self, s: State) -> Structure:
+        """The pymatgen Structure of a terminal state (conventional cell)."""
+        if not self.is_terminal(s):
+            raise ValueError(f"state is not terminal (stage {self.stage(s)})")
+        species, orbits = self._positions(s)
+        symbols = [self.elements[e] for e, orb in zip(species, orbits, strict=True) for _ in orb]
+        return Structure(self.lattice(s), symbols, np.concatenate(orbits))
+
+    def describe(self, s: State) -> dict[str, object]:
+        """JSON-able summary of a terminal state (space group, formula counts, Wyckoff letters)."""
+        table = self.tables[s.sg]
+        return {"space_group": table.number,
+                "counts": {self.elements[e]: int(n) for e, n in enumerate(s.counts) if n > 0},
+                "wyckoffs": [f"{self.elements[e]}:{table.wyckoffs[w].multiplicity}{table.wyckoffs[w].letter}"
+                             for e, w in s.sites]}
+
+    # ----------------------------------------------------------------- features
+    def features(self, s: State) -> np.ndarray:
+        """Fixed-length encoding of a state (float32); see the module docstring for the parts."""
+        E, K, L, C = self.E, self.K, self.L, self.C
+        n_sg = len(self.space_groups) if hasattr(self, "tables") else 0
+        W = getattr(self, "W", 1)
+        max_lat = getattr(self, "max_lat", 6)
+        parts: list[np.ndarray] = []
+        stage = np.zeros(len(STAGES), dtype=np.float32)
+        stage[STAGES.index(self.stage(s)) if n_sg else 0] = 1.0
+        parts.append(stage)
+        sg = np.zeros(n_sg + 7, dtype=np.float32)
+        systems = ("triclinic", "monoclinic", "orthorhombic", "tetragonal", "trigonal", "hexagonal", "cubic")
+        if s.sg >= 0:
+            sg[s.sg] = 1.0
+            sg[n_sg + systems.index(self.tables[s.sg].crystal_system)] = 1.0
+        parts.append(sg)
+        comp = np.zeros((E, K + 2), dtype=np.float32)
+        counts = s.counts if s.counts else (-1,) * E
+        comp[np.arange(E), np.array(counts) + 1] = 1.0
+        parts.append(comp.ravel())
+        sites = np.zeros((E, W), dtype=np.float32)
+        remaining = np.zeros(E, dtype=np.float32)
+        if s.sg >= 0 and min(counts) >= 0:
+            for e, w in s.sites:
+                sites[e, w] += 1.0
+            remaining = (np.array(counts) - self._assigned(s)) / K
+        parts += [sites.ravel() / 4.0, remaining.astype(np.float32)]
+        lat = np.zeros((max_lat, L), dtype=np.float32)
+        for j, b in enumerate(s.lattice):
+            lat[j, b] = 1.0
+        nxt = np.zeros(len(PARAM_KINDS) + 3 + 1 + E, dtype=np.float32)
+        stage_name = self.stage(s) if n_sg else "SG"
+        if stage_name == "LAT":
+            nxt[PARAM_KINDS.index(self.tables[s.sg].lattice_params[len(s.lattice)])] = 1.0
+        coords = np.zeros((K, 3, C), dtype=np.float32)
+        if stage_name in ("COORD", "DONE"):
+            for j, a in enumerate(s.coords):
+                coords[j, 0, a // (C * C)] = coords[j, 1, (a // C) % C] = coords[j, 2, a % C] = 1.0
+        if stage_name == "COORD":
+            e, w = s.sites[self.free_sites(s)[len(s.coords)]]
+            wp = self.tables[s.sg].wyckoffs[w]
+            nxt[len(PARAM_KINDS) + np.array(wp.free_axes)] = 1.0
+            nxt[len(PARAM_KINDS) + 3] = wp.multiplicity / K
+            nxt[len(PARAM_KINDS) + 4 + e] = 1.0
+        parts += [lat.ravel(), nxt, coords.ravel()]
+        return np.concatenate(parts).astype(np.float32)
+
+
+def _frac_min_image(diff: np.ndarray, matrix: np.ndarray) -> np.ndarray:
+    """Shortest Cartesian length of fractional differences ``diff`` (``... x 3``) over the 27 nearest images."""
+    diff = diff - np.round(diff)
+    shifts = np.array([[i, j, k] for i in (-1, 0, 1) for j in (-1, 0, 1) for k in (-1, 0, 1)], dtype=float)
+    cart = (diff[..., None, :] + shifts) @ matrix  # ... x 27 x 3
+    return np.sqrt(np.min(np.einsum("...i,...i->...", cart, cart), axis=-1))
+
+
+def _self_min_distance(orbits: np.ndarray, matrix: np.ndarray) -> np.ndarray:
+    """Shortest distance between distinct members of each orbit (``k x m x 3`` -> ``k``)."""
+    m = orbits.shape[1]
+    if m < 2:
+        return np.full(len(orbits), np.inf)
+    iu, ju = np.triu_indices(m, 1)
+    return _frac_min_image(orbits[:, iu] - orbits[:, ju], matrix).min(1)
+
+
+def _cross_min_distance(orbits: np.ndarray, placed: np.ndarray, matrix: np.ndarray) -> np.ndarray:
+    """Shortest distance from each orbit (``k x m x 3``) to the placed atoms (``p x 3``) -> ``k``."""
+    diff = orbits[:, :, None, :] - placed[None, None]
+    return _frac_min_image(diff, matrix).reshape(len(orbits), -1).min(1)

@@ -1,0 +1,420 @@
+"""The campaign state machine: propose -> screen -> rank -> submit -> observe -> learn.
+
+A round is planned whenever fewer than ``budget.max_pending`` requests are pending (the
+default, ``batch_size``, gives synchronous rounds; a larger value plans the next batch
+while the lab is busy, and the ranker is told which candidates are pending). The
+campaign stops on the experiment budget, the round budget, the goal, or an exhausted pool.
+
+Every step is written to the ledger before the action it records, so ``resume`` after a
+crash or ``kill -9`` at any point continues without submitting a request twice or losing
+an observation:
+
+- a round that had not planned its requests is replayed from its stored seed;
+- ``planned`` requests are checked with the lab (``known``) and submitted only if new;
+- the lab re-delivers finished results and the ledger keeps each once.
+
+Simulated labs run on a :class:`~loop.clock.SimulatedClock` that the campaign advances to
+the lab's next event and stores in the ledger, so a campaign replays identically from
+its seed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import time
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from loop import registry
+from loop.campaign.progress import CampaignSummary, goal_hits, summarize
+from loop.campaign.rounds import RoundPlanner
+from loop.clock import SimulatedClock, WallClock
+from loop.config import CampaignConfig, parse_config
+from loop.errors import ConfigError, InputDataError, LedgerError
+from loop.interfaces import Generator, LabAdapter, PluginContext, Ranker, Screen
+from loop.records import Candidate, ExperimentRequest, Observation, Origin, RequestStatus
+from loop.store import Ledger, WriterLock
+from loop.tracking import Tracker
+
+__all__ = ["Campaign", "CampaignEvent"]
+
+log = logging.getLogger(__name__)
+
+CampaignEvent = Callable[[str, Mapping[str, Any]], None]
+"""Progress callback: ``(kind, data)`` with kind in round_started, round_planned, observed, waiting, finished."""
+
+
+def derive_seed(*parts: object) -> int:
+    """A 32-bit seed from anything printable (stable across processes and machines)."""
+    return int.from_bytes(hashlib.sha256(":".join(map(str, parts)).encode()).digest()[:4], "little")
+
+
+class Campaign:
+    """One campaign in one folder: its ledger, its stages and its MLflow run.
+
+    >>> campaign = Campaign.create(load_config("experiments/p3ht.yaml"), "campaigns/p3ht")
+    >>> campaign.run()                     # the whole closed loop against the configured lab
+    >>> Campaign.open("campaigns/p3ht").run()   # resume after a crash
+    >>> batch = campaign.suggest(4)        # ask/tell: plan a batch for a lab you drive yourself
+    >>> campaign.observe(batch[0].request_id, {"conductivity": 812.0})
+    """
+
+    def __init__(self, directory: str | Path, config: CampaignConfig, ledger: Ledger, *, lock: bool = True) -> None:
+        self.directory = Path(directory).resolve()
+        self.config = config
+        self.ledger = ledger
+        self._lock = WriterLock(self.directory) if lock else None
+        if self._lock is not None:
+            self._lock.acquire()
+        self.on_event: CampaignEvent | None = None
+        self._generator: Generator | None = None
+        self._screen: Screen | None = None
+        self._ranker: Ranker | None = None
+        self._lab: LabAdapter | None = None
+        lab_cls = registry.load("labs", config.lab.kind) if config.lab is not None else None
+        simulated = bool(getattr(lab_cls, "simulated", False))
+        self.clock: SimulatedClock | WallClock = (
+            SimulatedClock(float(ledger.get_meta("clock", 0.0))) if simulated else WallClock()
+        )
+        self.tracker = Tracker(
+            self.directory, config.tracking.uri, config.tracking.experiment or config.name, config.tracking.enabled
+        )
+        self.planner = RoundPlanner(self)
+
+    # -- creation -----------------------------------------------------------------------
+    @classmethod
+    def create(cls, config: CampaignConfig, directory: str | Path, *, lock: bool = True) -> Campaign:
+        """Start a new campaign in ``directory`` (refuses a folder that already holds one)."""
+        directory = Path(directory)
+        if (directory / "ledger.db").exists() or (directory / "config.yaml").exists():
+            raise LedgerError(f"{directory} already holds a campaign; use `crystaloop resume {directory}`")
+        directory.mkdir(parents=True, exist_ok=True)
+        ledger = Ledger.for_directory(directory, config.ledger.url)
+        if ledger.get_meta("config") is not None:
+            raise LedgerError(f"the ledger at {ledger.url} already holds a campaign; use `crystaloop resume`")
+        campaign = cls(directory, config, ledger, lock=lock)
+        ledger.set_meta("config", config.model_dump(mode="json"))
+        ledger.set_meta("name", config.name)
+        ledger.set_meta("clock", 0.0)
+        ledger.set_meta("status", "created")
+        (directory / "config.yaml").write_text(config.to_yaml(), encoding="utf-8")
+        return campaign
+
+    @classmethod
+    def open(cls, directory: str | Path, *, lock: bool = True, url: str | None = None) -> Campaign:
+        """Open an existing campaign (for ``resume``, ``status``, ask/tell)."""
+        directory = Path(directory)
+        if url is None and not (directory / "ledger.db").exists():
+            cfg_file = directory / "config.yaml"
+            if not cfg_file.exists():
+                raise LedgerError(f"{directory} holds no campaign (no ledger.db or config.yaml)")
+            import yaml
+
+            url = (yaml.safe_load(cfg_file.read_text()) or {}).get("ledger", {}).get("url")
+            if url is None:
+                raise LedgerError(f"{directory} holds no campaign ledger (ledger.db is missing)")
+        ledger = Ledger.for_directory(directory, url)
+        raw = ledger.get_meta("config")
+        if raw is None:
+            raise LedgerError(f"{directory}: the ledger holds no campaign configuration")
+        try:
+            config = parse_config(raw, source=f"{directory}/ledger (stored config)")
+        except ConfigError as exc:
+            raise LedgerError(f"cannot rebuild the campaign's configuration: {exc}") from None
+        return cls(directory, config, ledger, lock=lock)
+
+    def close(self) -> None:
+        if self._lab is not None:
+            self._lab.close()
+            self._lab = None
+        if self._lock is not None:
+            self._lock.release()
+        self.ledger.close()
+
+    def __enter__(self) -> Campaign:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- stages -------------------------------------------------------------------------
+    def context(self, stage: str) -> PluginContext:
+        work = self.directory / "stages" / stage
+        work.mkdir(parents=True, exist_ok=True)
+        return PluginContext(
+            work_dir=work,
+            seed=self.config.seed,
+            objectives=list(self.config.objectives),
+            constraints=list(self.config.constraints),
+            goal=self.config.goal,
+            device=self.config.runtime.device,
+            clock=self.clock,
+            name=stage,
+            extras={"campaign": self.config.name, "campaign_dir": str(self.directory)},
+        )
+
+    @property
+    def generator(self) -> Generator:
+        if self._generator is None:
+            gen = registry.create("generators", self.config.generator, self.context("generator"), "generator")
+            assert isinstance(gen, Generator), f"{type(gen)} is not a Generator"
+            saved = self.ledger.latest_generator_state()
+            if saved is not None:
+                gen.load_state_dict(saved[1].get("state", {}))
+            self._generator = gen
+        return self._generator
+
+    @property
+    def screen(self) -> Screen:
+        if self._screen is None:
+            self._screen = registry.create("screens", self.config.screen, self.context("screen"), "screen")  # type: ignore[assignment]
+        return self._screen  # type: ignore[return-value]
+
+    @property
+    def ranker(self) -> Ranker:
+        if self._ranker is None:
+            self._ranker = registry.create("rankers", self.config.ranker, self.context("ranker"), "ranker")  # type: ignore[assignment]
+        return self._ranker  # type: ignore[return-value]
+
+    @property
+    def lab(self) -> LabAdapter:
+        if self.config.lab is None:
+            raise ConfigError("campaign", [("lab", "this campaign has no lab; use suggest() and observe()")])
+        if self._lab is None:
+            self._lab = registry.create("labs", self.config.lab, self.context("lab"), "lab")  # type: ignore[assignment]
+        return self._lab  # type: ignore[return-value]
+
+    # -- clock and events ---------------------------------------------------------------
+    def now(self) -> float:
+        return self.clock.now()
+
+    def advance_clock(self, t: float) -> None:
+        """Move the simulated clock (stored first, so a crash never loses time)."""
+        if isinstance(self.clock, SimulatedClock) and t > self.clock.now():
+            self.ledger.set_meta("clock", t)
+            self.clock.advance_to(t)
+
+    def emit(self, kind: str, **data: Any) -> None:
+        if self.on_event is not None:
+            self.on_event(kind, data)
+
+    # -- queries ------------------------------------------------------------------------
+    def pending(self) -> list[ExperimentRequest]:
+        return self.ledger.requests([RequestStatus.SUBMITTED, RequestStatus.RUNNING])
+
+    def summary(self) -> CampaignSummary:
+        return summarize(self.config.objectives, self.config.goal, self.ledger.observations())
+
+    def goal_reached(self) -> bool:
+        return self.config.goal is not None and bool(goal_hits(self.config.goal, self.ledger.observations()))
+
+    def experiments_used(self) -> int:
+        return sum(self.ledger.status_counts().values())
+
+    def rounds_done(self) -> int:
+        return sum(1 for _, state in self.ledger.rounds() if state in ("submitted", "done"))
+
+    # -- observe ------------------------------------------------------------------------
+    def collect(self) -> int:
+        """Poll the lab, record new observations, apply timeouts; returns how many were new."""
+        new = 0
+        for obs in self.lab.poll():
+            if self.ledger.record_observation(obs, self.now()):
+                new += 1
+                self.emit("observed", observation=obs)
+        self._apply_timeouts()
+        return new
+
+    def _apply_timeouts(self) -> None:
+        timeout = self.config.requests.timeout_s
+        if timeout is None:
+            return
+        now = self.now()
+        for req in self.pending():
+            if req.submitted_at is not None and now - req.submitted_at >= timeout:
+                reason = f"no result after {timeout:g} s"
+                if self.ledger.transition(req.request_id, RequestStatus.ABANDONED, now, reason):
+                    log.warning("request %s abandoned: %s", req.request_id, reason)
+                    self.lab.cancel(req.request_id)
+                    self.planner.maybe_resubmit(req)
+
+    # -- the loop -----------------------------------------------------------------------
+    def stop_reason(self) -> str | None:
+        """Why no further round may be planned (None while one may)."""
+        b = self.config.budget
+        if b.stop_on_goal and self.goal_reached():
+            return "goal reached"
+        if b.experiments is not None and self.experiments_used() >= b.experiments:
+            return "experiment budget spent"
+        if b.rounds is not None and self.rounds_done() >= b.rounds:
+            return "round budget spent"
+        if self.planner.exhausted:
+            return "no candidates left"
+        return None
+
+    def run(self, max_rounds: int | None = None) -> CampaignSummary:
+        """Run to the end (or ``max_rounds`` more rounds); returns the campaign summary."""
+        self._start_tracking()
+        self.ledger.set_meta("status", "running")
+        self.recover()
+        planned = 0
+        reason: str | None = None
+        try:
+            while True:
+                self.collect()
+                reason = self.stop_reason()
+                pending = self.pending()
+                if reason == "goal reached" and pending:
+                    self._cancel_pending(pending, "campaign goal reached")
+                    pending = []
+                if reason is None and len(pending) < self.config.budget.pending_limit:
+                    if max_rounds is not None and planned >= max_rounds:
+                        reason = "paused after max_rounds"
+                        break
+                    if self.planner.plan_and_submit() is not None:
+                        planned += 1
+                    continue
+                if not pending:
+                    break
+                self._wait(pending)
+        except BaseException:
+            self.ledger.set_meta("status", "interrupted")
+            raise
+        status = "paused" if reason == "paused after max_rounds" else "finished"
+        self.ledger.set_meta("status", status)
+        self.ledger.set_meta("stop_reason", reason)
+        summary = self.summary()
+        self.tracker.log_metrics(summary.metrics(), step=max(self.rounds_done(), 0))
+        if status == "finished":
+            self.tracker.finish()
+        log.info("campaign %s %s: %s", self.config.name, status, reason)
+        self.emit("finished", reason=reason, summary=summary)
+        return summary
+
+    def _wait(self, pending: Sequence[ExperimentRequest]) -> None:
+        if isinstance(self.clock, SimulatedClock):
+            t = self.lab.next_event_time()
+            deadlines = []
+            if self.config.requests.timeout_s is not None:
+                deadlines = [
+                    (r.submitted_at or self.now()) + self.config.requests.timeout_s for r in pending
+                ]
+            candidates = [x for x in [t, *deadlines] if x is not None]
+            if not candidates:
+                now = self.now()
+                for r in pending:
+                    reason = "the lab reports nothing pending for it (lost)"
+                    if self.ledger.transition(r.request_id, RequestStatus.ABANDONED, now, reason):
+                        log.warning("request %s abandoned: %s", r.request_id, reason)
+                        self.planner.maybe_resubmit(r)
+                return
+            target = max(min(candidates), self.now())
+            self.emit("waiting", until=target, pending=len(pending))
+            self.advance_clock(target)
+        else:
+            self.emit("waiting", until=None, pending=len(pending))
+            time.sleep(self.config.requests.poll_interval_s)
+
+    def _cancel_pending(self, pending: Sequence[ExperimentRequest], reason: str) -> None:
+        for r in pending:
+            self.lab.cancel(r.request_id)
+            self.ledger.transition(r.request_id, RequestStatus.ABANDONED, self.now(), reason)
+
+    def recover(self) -> None:
+        """Finish what a crash interrupted: replay an unplanned round, submit planned requests."""
+        rounds = self.ledger.rounds()
+        if rounds:
+            rnd, state = rounds[-1]
+            if state == "proposing":
+                planned_here = [r for r in self.ledger.requests() if r.round == rnd.index]
+                if planned_here:  # interrupted between planning the requests and marking the round
+                    rnd.selected = [r.candidate.id for r in planned_here]
+                    self.ledger.update_round(rnd, "planned")
+                else:
+                    log.info("round %d was interrupted before its requests were planned: replaying it", rnd.index)
+                    self.ledger.discard_round(rnd.index)
+        planned = self.ledger.requests(RequestStatus.PLANNED)
+        if planned and self.config.lab is not None:
+            log.info("resuming: %d planned request(s) to reconcile with the lab", len(planned))
+            self.planner.submit(planned)
+        for rnd, state in self.ledger.rounds():
+            if state == "planned":
+                self.ledger.update_round(rnd, "submitted")
+            if state in ("planned", "submitted"):
+                self.planner.finish_round(rnd)
+
+    def _start_tracking(self) -> None:
+        run_id = self.ledger.get_meta("mlflow_run_id")
+        new_id = self.tracker.start(run_id, self.config.model_dump(mode="json"), self.config.name)
+        if new_id is not None and run_id is None:
+            self.ledger.set_meta("mlflow_run_id", new_id)
+            self.tracker.log_text(self.config.to_yaml(), "config.yaml")
+
+    # -- ask / tell ---------------------------------------------------------------------
+    def suggest(self, n: int | None = None) -> list[ExperimentRequest]:
+        """Plan a batch of ``n`` (default: batch_size) for a lab you drive yourself."""
+        rnd = self.planner.plan(q=n or self.config.budget.batch_size, lab_name="manual")
+        if rnd is None:
+            return []
+        reqs = self.ledger.requests_by_ids([r for r in self.planner.last_request_ids])
+        for r in reqs:
+            self.ledger.transition(r.request_id, RequestStatus.SUBMITTED, self.now(), "handed to the user")
+        self.ledger.update_round(rnd, "submitted")
+        self.planner.finish_round(rnd)
+        return self.ledger.requests_by_ids([r.request_id for r in reqs])
+
+    def observe(
+        self,
+        request_id: str,
+        values: Mapping[str, Any] | None = None,
+        *,
+        success: bool = True,
+        failure_reason: str | None = None,
+        **extra: Any,
+    ) -> bool:
+        """Record a result for a request; values are numbers or ``{value, uncertainty}``."""
+        req = self.ledger.request(request_id)
+        obs = Observation.from_raw(
+            request_id,
+            req.candidate.id,
+            values or {},
+            success=success,
+            failure_reason=failure_reason,
+            lab=req.lab,
+            finished_at=self.now(),
+            **extra,
+        )
+        return self.ledger.record_observation(obs, self.now())
+
+    def import_observations(self, rows: Sequence[tuple[Candidate | Mapping[str, float], Mapping[str, Any]]]) -> int:
+        """Bring earlier measurements into this campaign: ``[(candidate or params, values), ...]``.
+
+        Each becomes a ``done`` request of round -1 from lab ``import``; returns how many.
+        """
+        now = self.now()
+        count = 0
+        for i, (cand, values) in enumerate(rows):
+            if not isinstance(cand, Candidate):
+                cand = Candidate.from_params(cand, Origin(generator="import"))
+            self.ledger.add_candidates([cand], now)
+            rid = f"import-{cand.id}"
+            if self.ledger.requests_by_ids([rid]):
+                continue
+            try:
+                obs = Observation.from_raw(rid, cand.id, values, lab="import", source=f"import row {i}")
+            except InputDataError:
+                raise
+            req = ExperimentRequest(request_id=rid, candidate=cand, round=-1, lab="import", created_at=now)
+            self.ledger.plan_requests([req])
+            self.ledger.transition(rid, RequestStatus.SUBMITTED, now, "imported")
+            self.ledger.record_observation(obs, now)
+            count += 1
+        return count
+
+    def random_generator(self, round_index: int) -> np.random.Generator:
+        return np.random.default_rng([self.config.seed & 0xFFFFFFFF, round_index])
+

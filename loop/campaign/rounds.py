@@ -1,0 +1,295 @@
+"""Planning one round: learn, propose, screen, rank, plan requests, submit, log.
+
+Kept apart from :mod:`loop.campaign.engine` (which decides *when* a round happens) so
+that each step's ledger write sits right before the action it records.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import logging
+import time
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from loop.errors import LabError
+from loop.records import Candidate, ExperimentRequest, Origin, Recipe, RequestStatus, Round, Selection
+
+if TYPE_CHECKING:
+    from loop.campaign.engine import Campaign
+
+__all__ = ["RoundPlanner"]
+
+log = logging.getLogger(__name__)
+
+_EMPTY_ROUNDS_BEFORE_EXHAUSTED = 3
+
+
+class RoundPlanner:
+    """Plans and submits rounds for a :class:`~loop.campaign.engine.Campaign`."""
+
+    def __init__(self, campaign: Campaign) -> None:
+        self.c = campaign
+        self.exhausted = False
+        self.last_request_ids: list[str] = []
+        self.timings: dict[str, float] = {}
+        self._empty_rounds = 0
+
+    # -- helpers ------------------------------------------------------------------------
+    def next_index(self) -> int:
+        rounds = self.c.ledger.rounds()
+        return rounds[-1][0].index + 1 if rounds else 0
+
+    def _timed(self, stage: str, t0: float) -> None:
+        self.timings[stage] = self.timings.get(stage, 0.0) + time.perf_counter() - t0
+
+    def _lab_name(self) -> str:
+        return self.c.config.lab.kind if self.c.config.lab is not None else "manual"
+
+    def _budget_left(self) -> int:
+        b = self.c.config.budget
+        left = b.batch_size
+        if b.experiments is not None:
+            left = min(left, b.experiments - self.c.experiments_used())
+        return max(left, 0)
+
+    # -- planning -----------------------------------------------------------------------
+    def plan(self, q: int, lab_name: str) -> Round | None:
+        """Learn, propose, screen and rank; record ``planned`` requests. None when nothing is left."""
+        import torch
+
+        c, ledger = self.c, self.c.ledger
+        index = self.next_index()
+        from loop.campaign.engine import derive_seed
+
+        rng_seed = derive_seed(c.config.seed, "round", index)
+        pending = c.pending()
+        now = c.now()
+        rnd = Round(index=index, started_at=now, rng_seed=rng_seed, pending_at_start=[r.request_id for r in pending])
+        ledger.start_round(rnd)
+        c.emit("round_started", index=index, pending=len(pending))
+        torch.manual_seed(rng_seed)
+        rng = np.random.default_rng(rng_seed)
+        pending_cands = [r.candidate for r in pending]
+
+        # learn
+        t0 = time.perf_counter()
+        observations = ledger.observations()
+        observed = ledger.candidates(dict.fromkeys(o.candidate_id for o in observations))
+        ranker = c.ranker
+        ranker.fit(observed, observations)
+        self._timed("ranker", t0)
+        t0 = time.perf_counter()
+        gen = c.generator
+        saved = ledger.latest_generator_state()
+        seen = int(saved[1].get("observations_seen", 0)) if saved else 0
+        if len(observations) > seen or saved is None:
+            gen.update(observations[seen:], score=lambda cands: ranker.acquisition(cands, pending_cands))
+        ledger.save_generator_state(index, {"state": gen.state_dict(), "observations_seen": len(observations)})
+        self._timed("generator", t0)
+
+        # propose
+        t0 = time.perf_counter()
+        proposals = gen.sample(None if gen.finite else c.config.proposals, None, rng)
+        proposals = [
+            p if p.origin.round is not None else p.model_copy(update={"origin": Origin(generator=p.origin.generator, round=index)})
+            for p in proposals
+        ]
+        self._timed("generator", t0)
+        ledger.add_candidates(proposals, now)
+        by_id = {p.id: p for p in proposals}
+
+        # screen (each candidate once per campaign)
+        screened = ledger.screened_ids()
+        new = [p for p in by_id.values() if p.id not in screened]
+        n_kept_new = 0
+        if new:
+            t0 = time.perf_counter()
+            known = [] if gen.finite else ledger.candidates([cid for cid, kept in screened.items() if kept])
+            decisions = c.screen.screen(new, known)
+            self._timed("screen", t0)
+            if len(decisions) != len(new) or {d.candidate_id for d in decisions} != {p.id for p in new}:
+                raise RuntimeError(f"screen {c.config.screen.kind!r} must return one decision per candidate")
+            ledger.record_screen(index, decisions)
+            for d in decisions:
+                n_kept_new += d.kept
+                if d.relaxed_structure is not None or d.duplicate_of is not None:
+                    cand = by_id[d.candidate_id].model_copy(
+                        update={"relaxed_structure": d.relaxed_structure, "duplicate_of": d.duplicate_of}
+                    )
+                    ledger.update_candidate(cand)
+                    by_id[cand.id] = cand
+            screened = ledger.screened_ids()
+
+        # rank
+        requested = {r.candidate.id for r in ledger.requests()}
+        selectable = [cid for cid, kept in screened.items() if kept and cid not in requested]
+        q = min(q, self._budget_left())
+        rnd.n_proposed, rnd.n_kept = len(proposals), n_kept_new
+        if not selectable or q <= 0:
+            self._empty_rounds += 1
+            if gen.finite or self._empty_rounds >= _EMPTY_ROUNDS_BEFORE_EXHAUSTED:
+                self.exhausted = True
+                ledger.discard_round(index)
+                log.info("no candidates left to select")
+                return None
+            rnd.finished_at = now
+            ledger.update_round(rnd, "done")
+            return None
+        self._empty_rounds = 0
+        missing = [cid for cid in selectable if cid not in by_id]
+        for cand in ledger.candidates(missing):
+            by_id[cand.id] = cand
+        cands = [by_id[cid] for cid in selectable]
+        t0 = time.perf_counter()
+        selections = ranker.select(cands, q, pending_cands)
+        self._timed("ranker", t0)
+        selections = self._validate_selections(selections, {c_.id for c_ in cands}, q)
+        ledger.record_selections(index, selections)
+
+        # plan requests (written before anything reaches a lab)
+        reqs = [
+            ExperimentRequest(
+                request_id=f"{c.config.name}-r{index:04d}-{s.rank:03d}",
+                candidate=by_id[s.candidate_id],
+                round=index,
+                lab=lab_name,
+                recipe=Recipe(params=dict(by_id[s.candidate_id].params)),
+                created_at=now,
+            )
+            for s in selections
+        ]
+        ledger.plan_requests(reqs)
+        rnd.selected = [s.candidate_id for s in selections]
+        rnd.model_versions = {"ranker": ranker.model_version(), "generator": f"{gen.name}-{gen.version}"}
+        ledger.update_round(rnd, "planned")
+        self.last_request_ids = [r.request_id for r in reqs]
+        return rnd
+
+    @staticmethod
+    def _validate_selections(sels: Sequence[Selection], allowed: set[str], q: int) -> list[Selection]:
+        out, seen = [], set()
+        for s in sels:
+            if s.candidate_id not in allowed:
+                raise RuntimeError(f"ranker selected {s.candidate_id}, which is not selectable (pending or tested)")
+            if s.candidate_id in seen:
+                continue
+            seen.add(s.candidate_id)
+            out.append(s.model_copy(update={"rank": len(out)}))
+        return out[:q]
+
+    def plan_and_submit(self) -> Round | None:
+        rnd = self.plan(q=self.c.config.budget.batch_size, lab_name=self._lab_name())
+        if rnd is None:
+            return None
+        self.submit(self.c.ledger.requests_by_ids(self.last_request_ids))
+        self.c.ledger.update_round(rnd, "submitted")
+        self.finish_round(rnd)
+        return rnd
+
+    # -- submitting ---------------------------------------------------------------------
+    def submit(self, reqs: Sequence[ExperimentRequest]) -> None:
+        """Send planned requests; ones the lab already has are only marked submitted."""
+        if not reqs:
+            return
+        c, ledger = self.c, self.c.ledger
+        lab = c.lab
+        now = c.now()
+        known = lab.known([r.request_id for r in reqs])
+        for r in reqs:
+            if r.request_id in known:
+                ledger.transition(r.request_id, RequestStatus.SUBMITTED, now, "already received by the lab")
+        new = [r for r in reqs if r.request_id not in known]
+        if not new:
+            return
+        t0 = time.perf_counter()
+        try:
+            receipts = lab.submit(new)
+        except LabError as exc:
+            for r in new:
+                ledger.transition(r.request_id, RequestStatus.FAILED, now, f"lab refused the submission: {exc}")
+            log.error("submission of %d request(s) failed: %s", len(new), exc)
+            return
+        finally:
+            self._timed("lab", t0)
+        for rc in receipts:
+            if rc.accepted:
+                ledger.transition(rc.request_id, RequestStatus.SUBMITTED, now, rc.message)
+            else:
+                ledger.transition(rc.request_id, RequestStatus.FAILED, now, rc.message or "rejected by the lab")
+
+    def maybe_resubmit(self, req: ExperimentRequest) -> None:
+        """Resubmit an abandoned request as a new, linked one while the policy allows."""
+        policy = self.c.config.requests
+        original = req.resubmission_of or req.request_id
+        tries = sum(1 for r in self.c.ledger.requests() if r.resubmission_of == original)
+        if tries >= policy.resubmit:
+            return
+        b = self.c.config.budget
+        if b.experiments is not None and self.c.experiments_used() >= b.experiments:
+            log.info("not resubmitting %s: experiment budget spent", req.request_id)
+            return
+        new = req.model_copy(
+            update={
+                "request_id": f"{original}-re{tries + 1}",
+                "status": RequestStatus.PLANNED,
+                "status_reason": None,
+                "resubmission_of": original,
+                "created_at": self.c.now(),
+                "submitted_at": None,
+                "updated_at": None,
+            }
+        )
+        self.c.ledger.plan_requests([new])
+        log.info("resubmitting %s as %s", req.request_id, new.request_id)
+        self.submit([new])
+
+    # -- closing a round ----------------------------------------------------------------
+    def finish_round(self, rnd: Round) -> None:
+        """Log the round to MLflow (metrics, selections CSV, CIFs) and mark it done."""
+        c = self.c
+        summary = c.summary()
+        metrics = summary.metrics()
+        metrics["round"] = float(rnd.index)
+        metrics["pending"] = float(len(c.pending()))
+        for stage, secs in self.timings.items():
+            metrics[f"time_{stage}_s"] = secs
+        try:
+            c.tracker.log_metrics(metrics, step=rnd.index)
+            sels = c.ledger.selections(rnd.index)
+            if sels:
+                c.tracker.log_text(self._selections_csv(rnd.index), f"rounds/{rnd.index:04d}/selections.csv")
+                for cand in c.ledger.candidates([s.candidate_id for _, s in sels]):
+                    if cand.structure is not None:
+                        c.tracker.log_text(cand.structure.to(fmt="cif"), f"rounds/{rnd.index:04d}/{cand.id}.cif")
+        except Exception as exc:  # tracking must never stop a campaign
+            log.error("MLflow logging of round %d failed: %s", rnd.index, exc)
+        rnd.finished_at = c.now()
+        c.ledger.update_round(rnd, "done")
+        c.emit("round_planned", index=rnd.index, selected=len(rnd.selected), summary=summary)
+
+    def _selections_csv(self, index: int) -> str:
+        sels = [s for _, s in self.c.ledger.selections(index)]
+        cands = {x.id: x for x in self.c.ledger.candidates([s.candidate_id for s in sels])}
+        params = sorted({k for x in cands.values() for k in x.params})
+        preds = sorted({k for s in sels for k in s.predicted})
+        buf = io.StringIO()
+        w = csv.writer(buf)
+        w.writerow(["rank", "candidate_id", "formula", "score", *params, *[f"pred_{p}" for p in preds], *[f"std_{p}" for p in preds]])
+        for s in sels:
+            cand: Candidate = cands[s.candidate_id]
+            w.writerow(
+                [
+                    s.rank,
+                    s.candidate_id,
+                    cand.formula or "",
+                    s.score,
+                    *[cand.params.get(p, "") for p in params],
+                    *[s.predicted.get(p, ("", ""))[0] for p in preds],
+                    *[s.predicted.get(p, ("", ""))[1] for p in preds],
+                ]
+            )
+        return buf.getvalue()

@@ -1,0 +1,105 @@
+"""Turn objectives, windows and constraints into one botorch acquisition function.
+
+Every model output ``i`` is in the surrogate's (warped) units. An :class:`OutcomeSpec`
+says what the campaign wants of it:
+
+- ``maximize`` / ``minimize``: optimised (``sign * Z_i``);
+- ``window`` / ``constraint``: conditions ``Z_i <= hi`` and/or ``Z_i >= lo`` applied to the
+  posterior samples (botorch's ``constraints``: feasible when ``c(Z) <= 0``).
+
+One optimised output: ``qLogNoisyExpectedImprovement``; several: ``qLogNoisyExpected
+HypervolumeImprovement`` (reference point given or inferred); none (windows and
+constraints only): :class:`qLogProbabilityFeasible`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Literal
+
+import torch
+from botorch.acquisition import AcquisitionFunction
+from botorch.acquisition.logei import qLogNoisyExpectedImprovement
+from botorch.acquisition.multi_objective.logei import qLogNoisyExpectedHypervolumeImprovement
+from botorch.acquisition.multi_objective.objective import WeightedMCMultiOutputObjective
+from botorch.acquisition.objective import GenericMCObjective
+from botorch.models.model import Model
+from botorch.sampling import SobolQMCNormalSampler
+
+from surrogates.acquisition.window import qLogProbabilityFeasible
+
+__all__ = ["OutcomeSpec", "build_acquisition", "infer_ref_point"]
+
+Role = Literal["maximize", "minimize", "window", "constraint"]
+
+
+@dataclass
+class OutcomeSpec:
+    """What the campaign wants of model output ``index`` (bounds in model units)."""
+
+    index: int
+    name: str
+    role: Role
+    lo: float | None = None
+    hi: float | None = None
+
+    @property
+    def sign(self) -> float:
+        return -1.0 if self.role == "minimize" else 1.0
+
+
+def _conditions(specs: Sequence[OutcomeSpec]) -> list[Callable[[torch.Tensor], torch.Tensor]]:
+    out: list[Callable[[torch.Tensor], torch.Tensor]] = []
+    for s in specs:
+        if s.role not in ("window", "constraint"):
+            continue
+        if s.hi is not None:
+            out.append(lambda Z, i=s.index, hi=s.hi: Z[..., i] - hi)
+        if s.lo is not None:
+            out.append(lambda Z, i=s.index, lo=s.lo: lo - Z[..., i])
+    return out
+
+
+def infer_ref_point(Y_signed: torch.Tensor, margin: float = 0.1) -> torch.Tensor:
+    """``min_i Y_ij - margin * range_j`` per objective ``j`` (``Y_signed``: ``n x m``, maximised)."""
+    lo, hi = Y_signed.min(0).values, Y_signed.max(0).values
+    return lo - margin * (hi - lo).clamp(min=1e-6)
+
+
+def build_acquisition(
+    model: Model,
+    specs: Sequence[OutcomeSpec],
+    X_baseline: torch.Tensor,
+    *,
+    X_pending: torch.Tensor | None = None,
+    ref_point: torch.Tensor | None = None,
+    mc_samples: int = 128,
+    seed: int = 0,
+) -> AcquisitionFunction:
+    """The acquisition for these outcome specs (``X_baseline``: ``n x d`` observed inputs)."""
+    sampler = SobolQMCNormalSampler(sample_shape=torch.Size([mc_samples]), seed=seed)
+    opt = [s for s in specs if s.role in ("maximize", "minimize")]
+    cons = _conditions(specs)
+    if len(opt) == 1:
+        s = opt[0]
+        objective = GenericMCObjective(lambda Z, X=None, i=s.index, sg=s.sign: sg * Z[..., i])
+        return qLogNoisyExpectedImprovement(
+            model, X_baseline, sampler=sampler, objective=objective, constraints=cons or None,
+            X_pending=X_pending, prune_baseline=True,
+        )
+    if len(opt) >= 2:
+        idx = [s.index for s in opt]
+        weights = torch.tensor([s.sign for s in opt], dtype=X_baseline.dtype, device=X_baseline.device)
+        objective = WeightedMCMultiOutputObjective(weights=weights, outcomes=idx)
+        if ref_point is None:
+            with torch.no_grad():
+                mean = model.posterior(X_baseline).mean  # n x m
+            ref_point = infer_ref_point(mean[:, idx] * weights)
+        return qLogNoisyExpectedHypervolumeImprovement(
+            model, ref_point.tolist(), X_baseline, sampler=sampler, objective=objective,
+            constraints=cons or None, X_pending=X_pending, prune_baseline=True,
+        )
+    if not cons:
+        raise ValueError("nothing to optimise: no objective, window or constraint was modelled")
+    return qLogProbabilityFeasible(model, cons, sampler=sampler, X_pending=X_pending)

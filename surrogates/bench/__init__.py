@@ -1,0 +1,1 @@
+"""Benchmarks: pool campaigns (Liang et al. 2021 protocol), perovskite discovery, planner latency."""

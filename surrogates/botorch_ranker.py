@@ -1,0 +1,374 @@
+"""``BotorchRanker`` (kind ``botorch``): GP surrogates + qLogNEI / qLogNEHVI over the candidate set.
+
+fit: one GP per modelled output (each objective, and each constraint property the lab
+measures), on warped outcomes (see :mod:`surrogates.models.warping`), with the lab's
+reported uncertainty as known noise when every observation reports one; a feasibility
+model on success flags; optionally ``p_synth``.
+
+score: ``alpha(x) = log a(x | X_pending) + log p_feas(x) [+ log p_synth(x)]``, where ``a`` is
+qLogNEI (one objective), qLogNEHVI (several), or the window/constraint probability.
+
+Bad data never crashes a campaign: an objective that is never reported, constant, or
+seen fewer than two times is skipped (logged and listed in :attr:`skips`); a candidate
+whose features are not finite is skipped; with nothing left to model, or before
+``n_init`` observations, the ranker falls back to seeded random selection (the
+documented baseline) and says so in :attr:`fallback`.
+
+>>> ranker = BotorchRanker(BotorchRanker.Config(), PluginContext(work_dir=".", objectives=[Objective(name="y")]))
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from typing import Literal
+
+import numpy as np
+import torch
+from botorch.models import ModelListGP
+from pydantic import Field
+
+from loop.errors import InputDataError
+from loop.interfaces import PluginConfig, Ranker, resolve_device
+from loop.records import Candidate, Observation, Selection
+from surrogates.acquisition import OutcomeSpec, build_acquisition, evaluate_acquisition, greedy_discrete
+from surrogates.featurize import DescriptorFn, Featurizer, make_featurizer
+from surrogates.featurize.composition import composition_of
+from surrogates.models import FeasibilityModel, ModelFitError, OutcomeWarp, SynthesizabilityModel, fit_objective_gp
+from surrogates.models.synthesizability import smact_prior
+
+__all__ = ["BotorchRanker", "BotorchRankerConfig"]
+
+log = logging.getLogger(__name__)
+
+
+class BotorchRankerConfig(PluginConfig):
+    """Options of the ``botorch`` ranker."""
+
+    features: Literal["auto", "tabular", "composition", "structure"] = "auto"
+    composition_fractions: bool = Field(True, description="include the 103 element fractions in composition features")
+    outcome_warp: Literal["none", "power", "copula"] = Field("copula", description="monotone warping of outcomes")
+    input_warp: bool = Field(False, description="Kumaraswamy input warping (learned)")
+    n_init: int = Field(3, ge=1, description="observations before model-based ranking (random before)")
+    mc_samples: int = Field(128, ge=16)
+    ref_point: dict[str, float] | None = Field(None, description="qLogNEHVI reference point in lab units")
+    max_exact: int = Field(2000, ge=10, description="above this many observations an approximate GP is used")
+    n_inducing: int = Field(256, ge=8)
+    feasibility: bool = True
+    synthesizability: Literal["off", "auto", "on"] = Field("auto", description="auto: on when candidates have chemistry")
+    prefilter: int | None = Field(None, ge=1, description="score only the top-M candidates by posterior UCB")
+    warm_start: bool = True
+    device: str = "auto"
+    seed: int | None = None
+
+
+class BotorchRanker(Ranker):
+    """Bayesian-optimisation ranker on botorch (see module docstring)."""
+
+    Config = BotorchRankerConfig
+    name = "botorch"
+    version = "1"
+
+    def __init__(self, config: BotorchRankerConfig | None = None, context=None, *, descriptor_fn: DescriptorFn | None = None) -> None:  # noqa: ANN001
+        super().__init__(config, context)
+        self.config: BotorchRankerConfig
+        self.descriptor_fn = descriptor_fn
+        self.device = torch.device(resolve_device(self.config.device if self.config.device != "auto" else self.context.device))
+        self.dtype = torch.float64
+        self.seed = self.config.seed if self.config.seed is not None else self.context.seed
+        self._rng = np.random.default_rng(self.seed)
+        self.featurizer: Featurizer | None = None
+        self.skips: list[dict[str, str]] = []
+        self.fallback: str | None = "not fitted"
+        self._model = None
+        self._specs: list[OutcomeSpec] = []
+        self._warps: dict[str, OutcomeWarp] = {}
+        self._keep: np.ndarray | None = None
+        self._X_train: torch.Tensor | None = None
+        self._states: dict[str, dict] = {}
+        self._feas = FeasibilityModel()
+        self._synth: SynthesizabilityModel | None = None
+        self._n_fit = 0
+
+    # ---------------------------------------------------------------- features
+    def _skip(self, what: str, reason: str) -> None:
+        log.warning("botorch ranker skips %s: %s", what, reason)
+        self.skips.append({"what": what, "reason": reason})
+
+    def _features(self, candidates: Sequence[Candidate]) -> tuple[np.ndarray, np.ndarray]:
+        """``(X, ok)``: features (``n x d``, zero rows where not ok) and which rows are usable."""
+        if self.featurizer is None:
+            self.featurizer = make_featurizer(
+                self.config.features, candidates, descriptor_fn=self.descriptor_fn, fractions=self.config.composition_fractions
+            )
+        try:
+            return self.featurizer.transform(candidates), np.ones(len(candidates), dtype=bool)
+        except InputDataError:
+            rows, ok = [], np.ones(len(candidates), dtype=bool)
+            for i, c in enumerate(candidates):
+                try:
+                    rows.append(self.featurizer.transform([c])[0])
+                except InputDataError as exc:
+                    self._skip(f"candidate {c.id}", str(exc))
+                    ok[i] = False
+                    rows.append(None)
+            width = next((len(r) for r in rows if r is not None), 0)
+            return np.stack([r if r is not None else np.zeros(width) for r in rows]) if rows else np.zeros((0, width)), ok
+
+    def _tensor(self, X: np.ndarray) -> torch.Tensor:
+        assert self._keep is not None
+        return torch.as_tensor(X[:, self._keep], dtype=self.dtype, device=self.device)
+
+    # ---------------------------------------------------------------- fit
+    def _outputs(self) -> list[tuple[str, str, float | None, float | None]]:
+        """``(name, role, lo, hi)`` in lab units for objectives and modelled constraints."""
+        out: list[tuple[str, str, float | None, float | None]] = []
+        for o in self.context.objectives:
+            if o.goal == "target":
+                assert o.window is not None
+                out.append((o.name, "window", o.window[0], o.window[1]))
+            else:
+                out.append((o.name, o.goal, None, None))
+        for c in self.context.constraints:
+            if c.name == "p_synth":
+                continue
+            lo, hi = (c.value, None) if c.op in (">=", ">") else (None, c.value)
+            out.append((c.name, "constraint", lo, hi))
+        return out
+
+    def fit(self, candidates: Sequence[Candidate], observations: Sequence[Observation]) -> None:
+        self.skips = []
+        self._model, self._specs = None, []
+        by_id = {c.id: c for c in candidates}
+        obs = [o for o in observations if o.candidate_id in by_id]
+        for o in observations:
+            if o.candidate_id not in by_id:
+                self._skip(f"observation {o.request_id}", f"candidate {o.candidate_id} not given to fit")
+        if not obs:
+            self.fallback = "no observations"
+            return
+        cands = [by_id[o.candidate_id] for o in obs]
+        X_all, ok = self._features(cands)
+        self._fit_feasibility(X_all, ok, obs)
+        self._fit_synth(X_all, ok, cands, obs)
+        good = [i for i, o in enumerate(obs) if ok[i] and o.success]
+        if len(good) < self.config.n_init:
+            self.fallback = f"{len(good)} successful observations < n_init={self.config.n_init}"
+            return
+        Xg = X_all[good]
+        self._keep = np.ptp(Xg, axis=0) > 1e-12 if len(good) > 1 else np.ones(Xg.shape[1], dtype=bool)
+        if not self._keep.any():
+            self._keep[:] = True
+        models, specs = [], []
+        for name, role, lo, hi in self._outputs():
+            rows = [i for i in good if name in obs[i].values]
+            if not rows:
+                self._skip(f"output {name!r}", "never reported by the lab")
+                continue
+            y = np.array([obs[i].values[name].value for i in rows])
+            if len(rows) < 2 or np.ptp(y) <= 1e-12 * max(1.0, np.abs(y).max()):
+                self._skip(f"output {name!r}", f"{len(rows)} observation(s), constant value {y[0]:g}: nothing to learn")
+                continue
+            unc = [obs[i].values[name].uncertainty for i in rows]
+            warp = OutcomeWarp(self.config.outcome_warp).fit(y)
+            z = warp.forward(y)
+            Yvar = None
+            if all(u is not None for u in unc):
+                yv = np.square(np.array(unc, dtype=float)) * np.square(warp.slope(y))
+                Yvar = torch.as_tensor(np.maximum(yv, 1e-8), dtype=self.dtype, device=self.device).unsqueeze(-1)
+            elif any(u is not None for u in unc):
+                log.info("output %r: uncertainty reported for only some observations; noise is learned", name)
+            X = self._tensor(X_all[rows])
+            try:
+                model = fit_objective_gp(
+                    X, torch.as_tensor(z, dtype=self.dtype, device=self.device).unsqueeze(-1), Yvar=Yvar,
+                    input_warp=self.config.input_warp, max_exact=self.config.max_exact, n_inducing=self.config.n_inducing,
+                    init_state=self._states.get(name) if self.config.warm_start else None, name=name,
+                )
+            except ModelFitError as exc:
+                self._skip(f"output {name!r}", str(exc))
+                continue
+            self._states[name] = {k: v.detach().clone() for k, v in model.state_dict().items()}
+            self._warps[name] = warp
+            f = warp.forward
+            specs.append(OutcomeSpec(
+                index=len(models), name=name, role=role,  # type: ignore[arg-type]
+                lo=None if lo is None else float(f(np.array([lo]))[0]), hi=None if hi is None else float(f(np.array([hi]))[0]),
+            ))
+            models.append(model)
+        if not any(s.role != "constraint" for s in specs):
+            self.fallback = "no objective could be modelled"
+            self._skip("model", "no objective could be modelled; falling back to random selection")
+            return
+        self._model = models[0] if len(models) == 1 else ModelListGP(*models)
+        self._specs = specs
+        self._X_train = self._tensor(Xg)
+        self._n_fit = len(good)
+        self.fallback = None
+
+    def _fit_feasibility(self, X: np.ndarray, ok: np.ndarray, obs: Sequence[Observation]) -> None:
+        if not self.config.feasibility:
+            return
+        success = np.array([o.success for o in obs])
+        self._feas.fit(X[ok], success[ok])
+
+    def _synth_enabled(self, candidates: Sequence[Candidate]) -> bool:
+        if self.config.synthesizability == "off":
+            return False
+        has_chem = bool(candidates) and all(c.structure is not None or c.formula for c in candidates)
+        return self.config.synthesizability == "on" or has_chem
+
+    def _synth_prior(self, candidates: Sequence[Candidate]) -> np.ndarray:
+        out = np.empty(len(candidates))
+        for i, c in enumerate(candidates):
+            try:
+                formula = composition_of(c).reduced_formula
+            except InputDataError:
+                out[i] = 0.5
+                continue
+            e_hull = c.metadata.get("e_hull") if isinstance(c.metadata.get("e_hull"), int | float) else None
+            out[i] = smact_prior(formula, e_hull)
+        return out
+
+    def _fit_synth(self, X: np.ndarray, ok: np.ndarray, cands: Sequence[Candidate], obs: Sequence[Observation]) -> None:
+        if not self._synth_enabled(cands):
+            self._synth = None
+            return
+        labels, rows = [], []
+        for i, o in enumerate(obs):
+            if not ok[i]:
+                continue
+            formed = None
+            if o.phase_analysis is not None and o.phase_analysis.target_fraction is not None:
+                formed = o.phase_analysis.target_fraction >= 0.5
+            elif "yield" in o.values:
+                formed = o.values["yield"].value >= 0.5
+            if formed is not None:
+                labels.append(float(formed))
+                rows.append(i)
+        model = SynthesizabilityModel()
+        if rows:
+            model.fit(X[rows], self._synth_prior([cands[i] for i in rows]), np.array(labels))
+        self._synth = model
+
+    # ---------------------------------------------------------------- scoring
+    def p_synth(self, candidates: Sequence[Candidate]) -> np.ndarray:
+        """``p_synth`` per candidate (the prior when nothing was learned yet)."""
+        X, _ = self._features(candidates)
+        prior = self._synth_prior(candidates)
+        return prior if self._synth is None else self._synth.predict(X, prior)
+
+    def _log_weight(self, candidates: Sequence[Candidate], X: np.ndarray) -> np.ndarray:
+        lw = np.zeros(len(candidates))
+        if self.config.feasibility:
+            lw += np.log(np.clip(self._feas.predict(X), 1e-6, 1.0))
+        if self._synth is not None:
+            p = self._synth.predict(X, self._synth_prior(candidates))
+            lw += np.log(np.clip(p, 1e-6, 1.0))
+            for c in self.context.constraints:
+                if c.name == "p_synth":
+                    bad = p < c.value if c.op in (">=", ">") else p > c.value
+                    if not bad.all():
+                        lw[bad] = -np.inf
+                    else:
+                        self._skip("constraint p_synth", f"no candidate meets p_synth {c.op} {c.value}; ignored")
+        return lw
+
+    def _prepare(self, candidates: Sequence[Candidate], pending: Sequence[Candidate]):  # noqa: ANN202
+        X, ok = self._features(candidates)
+        Xp = None
+        if pending:
+            P, pok = self._features(pending)
+            if pok.any():
+                Xp = self._tensor(P[pok])
+        lw = self._log_weight(candidates, X)
+        lw[~ok] = -np.inf
+        return X, ok, Xp, lw
+
+    def _acqf(self, Xp: torch.Tensor | None):  # noqa: ANN202
+        ref = None
+        opt = [s for s in self._specs if s.role in ("maximize", "minimize")]
+        if self.config.ref_point and len(opt) >= 2:
+            missing = [s.name for s in opt if s.name not in self.config.ref_point]
+            if missing:
+                raise InputDataError(f"ranker.options.ref_point lacks objective(s) {missing}")
+            ref = torch.tensor(
+                [s.sign * float(self._warps[s.name].forward(np.array([self.config.ref_point[s.name]]))[0]) for s in opt],
+                dtype=self.dtype, device=self.device,
+            )
+        return build_acquisition(
+            self._model, self._specs, self._X_train, X_pending=Xp, ref_point=ref,
+            mc_samples=self.config.mc_samples, seed=self.seed + self._n_fit,
+        )
+
+    def acquisition(self, candidates: Sequence[Candidate], pending: Sequence[Candidate]) -> np.ndarray:
+        """``log a(x | pending) + log w(x)`` per candidate; random scores in fallback (see ``fallback``)."""
+        if not candidates:
+            return np.zeros(0)
+        if self._model is None:
+            return self._rng.random(len(candidates))
+        X, ok, Xp, lw = self._prepare(candidates, pending)
+        vals = evaluate_acquisition(self._acqf(Xp), self._tensor(X)).cpu().numpy() + lw
+        return np.where(ok, vals, -np.inf)
+
+    def predict(self, candidates: Sequence[Candidate]) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+        """Posterior ``(mean, std)`` per modelled output, in lab units (warping inverted; std is half the
+        width of the inverse-warped ``mean +- std`` interval)."""
+        if self._model is None or not candidates:
+            return {}
+        X, _ = self._features(candidates)
+        with torch.no_grad():
+            post = self._model.posterior(self._tensor(X))
+            mu = post.mean.cpu().numpy().reshape(len(candidates), -1)
+            sd = post.variance.clamp_min(0).sqrt().cpu().numpy().reshape(len(candidates), -1)
+        out = {}
+        for s in self._specs:
+            w = self._warps[s.name]
+            m, d = mu[:, s.index], sd[:, s.index]
+            out[s.name] = (w.inverse(m), 0.5 * np.abs(w.inverse(m + d) - w.inverse(m - d)))
+        return out
+
+    def select(self, candidates: Sequence[Candidate], q: int, pending: Sequence[Candidate]) -> list[Selection]:
+        pending_ids = {c.id for c in pending}
+        pool = list({c.id: c for c in candidates if c.id not in pending_ids}.values())
+        if len(pool) < len(candidates) - len([c for c in candidates if c.id in pending_ids]):
+            log.info("botorch ranker: %d duplicated candidate(s) ignored", len(candidates) - len(pool))
+        if not pool or q <= 0:
+            return []
+        if self._model is None:
+            log.info("botorch ranker falls back to random selection (%s)", self.fallback)
+            order = self._rng.permutation(len(pool))[:q]
+            return [Selection(candidate_id=pool[i].id, score=0.0, rank=r) for r, i in enumerate(order)]
+        X, ok, Xp, lw = self._prepare(pool, pending)
+        Xt = self._tensor(X)
+        lwt = torch.as_tensor(lw, dtype=self.dtype, device=self.device)
+        idx_map = np.arange(len(pool))
+        if self.config.prefilter is not None and len(pool) > self.config.prefilter:
+            idx_map = self._prefilter(Xt, lw, self.config.prefilter)
+            Xt, lwt = Xt[idx_map], lwt[idx_map]
+        chosen, scores = greedy_discrete(self._acqf(Xp), Xt, min(q, int(ok.sum()) or q), X_pending=Xp, log_weight=lwt)
+        picks = [int(idx_map[i]) for i in chosen]
+        pred = self.predict([pool[i] for i in picks])
+        return [
+            Selection(
+                candidate_id=pool[i].id, score=float(sc), rank=r,
+                predicted={k: (float(m[j]), float(s[j])) for k, (m, s) in pred.items()},
+            )
+            for j, (r, i, sc) in enumerate(zip(range(len(picks)), picks, scores, strict=True))
+        ]
+
+    def _prefilter(self, X: torch.Tensor, lw: np.ndarray, m: int) -> np.ndarray:
+        """Top-``m`` candidates by ``sum_objectives sign * (mu + 2 sigma)`` in standardised units (+ log w)."""
+        with torch.no_grad():
+            post = self._model.posterior(X)
+            mu, sd = post.mean, post.variance.clamp_min(0).sqrt()
+        score = torch.zeros(len(X), dtype=X.dtype, device=X.device)
+        for s in self._specs:
+            if s.role in ("maximize", "minimize"):
+                col = s.sign * mu[:, s.index] + 2 * sd[:, s.index]
+                score += (col - col.mean()) / col.std().clamp_min(1e-12)
+        score += torch.as_tensor(lw, dtype=X.dtype, device=X.device).clamp_min(-1e6)
+        return torch.topk(score, m).indices.cpu().numpy()
+
+    def model_version(self) -> str:
+        return f"{self.name}-{self.version}-n{self._n_fit}"

@@ -1,0 +1,122 @@
+"""One GP per objective: exact (ARD Matern-5/2) below ``max_exact`` observations, variational above.
+
+Exact model: ``SingleTaskGP(X, z)`` with ``k(x, x') = s^2 Matern_5/2(|x - x'| / l)`` (one
+lengthscale per input, log-normal prior scaled with the dimension ``d``), inputs
+normalised to the unit cube (optionally Kumaraswamy-warped), outcomes standardised; a
+known measurement variance ``Yvar`` (``n x 1``) enters as fixed noise. Hyperparameters
+maximise the marginal likelihood (``fit_gpytorch_mll``); a failure is retried from
+fresh initial values and then logged and raised as :class:`ModelFitError`.
+
+Approximate model (``n > max_exact``): ``SingleTaskVariationalGP`` with
+``n_inducing`` inducing points, trained on the ELBO, so cost stays ``O(n m^2)``.
+"""
+
+from __future__ import annotations
+
+import logging
+import warnings
+
+import torch
+from botorch.fit import fit_gpytorch_mll
+from botorch.models import SingleTaskGP
+from botorch.models.approximate_gp import SingleTaskVariationalGP
+from botorch.models.transforms import Normalize, Standardize
+from botorch.models.transforms.input import ChainedInputTransform, Warp
+from botorch.models.utils.gpytorch_modules import get_covar_module_with_dim_scaled_prior
+from gpytorch.mlls import ExactMarginalLogLikelihood, VariationalELBO
+from gpytorch.priors import LogNormalPrior
+
+from loop.errors import CrystaloopError
+
+__all__ = ["ModelFitError", "fit_objective_gp"]
+
+log = logging.getLogger(__name__)
+
+
+class ModelFitError(CrystaloopError):
+    """A surrogate could not be fitted, even after retries."""
+
+
+def _input_transform(d: int, warp: bool, bounds: torch.Tensor | None) -> Normalize | ChainedInputTransform:
+    norm = Normalize(d=d, bounds=bounds)
+    if not warp:
+        return norm
+    prior = LogNormalPrior(0.0, 0.75**0.5)
+    kw = dict(d=d, indices=list(range(d)), concentration1_prior=prior, concentration0_prior=prior)
+    w = Warp(**kw, bounds=torch.stack([torch.zeros(d), torch.ones(d)]).to(torch.float64))
+    return ChainedInputTransform(normalize=norm, warp=w)
+
+
+def fit_objective_gp(
+    X: torch.Tensor,
+    z: torch.Tensor,
+    *,
+    Yvar: torch.Tensor | None = None,
+    bounds: torch.Tensor | None = None,
+    input_warp: bool = False,
+    max_exact: int = 2000,
+    n_inducing: int = 256,
+    retries: int = 2,
+    init_state: dict | None = None,
+    name: str = "objective",
+) -> SingleTaskGP | SingleTaskVariationalGP:
+    """Fit one GP to ``X`` (``n x d``) and outcomes ``z`` (``n x 1``); ``bounds`` is ``2 x d``.
+
+    ``init_state``: a previous model's ``state_dict`` to warm-start the optimiser (used
+    only when the shapes match).
+    """
+    n, d = X.shape
+    last_exc: Exception | None = None
+    for attempt in range(retries + 1):
+        try:
+            if n > max_exact:
+                model = _variational(X, z, bounds=bounds, n_inducing=min(n_inducing, n))
+                mll = VariationalELBO(model.likelihood, model.model, num_data=n)
+            else:
+                model = SingleTaskGP(
+                    X,
+                    z,
+                    train_Yvar=Yvar,
+                    covar_module=get_covar_module_with_dim_scaled_prior(ard_num_dims=d, use_rbf_kernel=False),
+                    input_transform=_input_transform(d, input_warp, bounds),
+                    outcome_transform=Standardize(m=1),
+                )
+                mll = ExactMarginalLogLikelihood(model.likelihood, model)
+                if init_state is not None and attempt == 0:
+                    try:
+                        model.load_state_dict(_compatible(init_state, model.state_dict()), strict=False)
+                    except RuntimeError:
+                        pass
+            model = model.to(X)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                fit_gpytorch_mll(mll)
+            model.eval()
+            return model
+        except Exception as exc:  # noqa: BLE001 - any failure is retried, then reported
+            last_exc = exc
+            log.warning("GP fit for %s failed (attempt %d of %d): %s", name, attempt + 1, retries + 1, exc)
+            torch.manual_seed(1234 + attempt)
+    raise ModelFitError(f"GP for {name!r} could not be fitted on {n} observations: {last_exc}") from last_exc
+
+
+def _compatible(state: dict, target: dict) -> dict:
+    """Hyperparameters of ``state`` whose names and shapes match ``target`` (training data excluded)."""
+    return {
+        k: v
+        for k, v in state.items()
+        if k in target and target[k].shape == v.shape and "train" not in k and "outcome_transform" not in k
+        and "input_transform" not in k
+    }
+
+
+def _variational(X: torch.Tensor, z: torch.Tensor, *, bounds: torch.Tensor | None, n_inducing: int) -> SingleTaskVariationalGP:
+    d = X.shape[-1]
+    return SingleTaskVariationalGP(
+        X,
+        z,
+        inducing_points=n_inducing,
+        covar_module=get_covar_module_with_dim_scaled_prior(ard_num_dims=d, use_rbf_kernel=False),
+        input_transform=Normalize(d=d, bounds=bounds),
+        outcome_transform=Standardize(m=1),
+    )
