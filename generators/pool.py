@@ -43,6 +43,7 @@ class PoolGenerator(Generator):
     def __init__(self, config: PoolConfig | None = None, context: Any = None) -> None:
         super().__init__(config, context)
         self._table: DesignTable | None = None
+        _ = self.table  # read (and validate) the file now, not mid-campaign
 
     @property
     def table(self) -> DesignTable:

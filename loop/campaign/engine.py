@@ -35,6 +35,7 @@ from loop.campaign.rounds import RoundPlanner
 from loop.clock import SimulatedClock, WallClock
 from loop.config import CampaignConfig, parse_config
 from loop.errors import ConfigError, InputDataError, LedgerError
+from loop.faults import crash_point
 from loop.interfaces import Generator, LabAdapter, PluginContext, Ranker, Screen
 from loop.records import Candidate, ExperimentRequest, Observation, Origin, RequestStatus
 from loop.store import Ledger, WriterLock
@@ -92,11 +93,29 @@ class Campaign:
         directory = Path(directory)
         if (directory / "ledger.db").exists() or (directory / "config.yaml").exists():
             raise LedgerError(f"{directory} already holds a campaign; use `crystaloop resume {directory}`")
+        fresh = not directory.exists()
         directory.mkdir(parents=True, exist_ok=True)
         ledger = Ledger.for_directory(directory, config.ledger.url)
         if ledger.get_meta("config") is not None:
             raise LedgerError(f"the ledger at {ledger.url} already holds a campaign; use `crystaloop resume`")
         campaign = cls(directory, config, ledger, lock=lock)
+        try:  # build every stage first: a bad data file must not leave a half-made campaign
+            campaign.generator, campaign.screen, campaign.ranker  # noqa: B018
+            if config.lab is not None:
+                campaign.lab  # noqa: B018
+        except BaseException:
+            campaign.close()
+            import shutil
+
+            if fresh:
+                shutil.rmtree(directory, ignore_errors=True)
+            else:
+                for leftover in [*directory.glob("ledger.db*"), directory / "stages", directory / ".writer.lock"]:
+                    if leftover.is_dir():
+                        shutil.rmtree(leftover, ignore_errors=True)
+                    else:
+                        leftover.unlink(missing_ok=True)
+            raise
         ledger.set_meta("config", config.model_dump(mode="json"))
         ledger.set_meta("name", config.name)
         ledger.set_meta("clock", 0.0)
@@ -222,9 +241,13 @@ class Campaign:
     def collect(self) -> int:
         """Poll the lab, record new observations, apply timeouts; returns how many were new."""
         new = 0
-        for obs in self.lab.poll():
+        results = self.lab.poll()
+        if results:
+            crash_point("results_polled")
+        for obs in results:
             if self.ledger.record_observation(obs, self.now()):
                 new += 1
+                crash_point("observation_recorded")
                 self.emit("observed", observation=obs)
         self._apply_timeouts()
         return new

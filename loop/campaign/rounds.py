@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from loop.errors import LabError
+from loop.faults import crash_point
 from loop.records import Candidate, ExperimentRequest, Origin, Recipe, RequestStatus, Round, Selection
 
 if TYPE_CHECKING:
@@ -70,6 +71,7 @@ class RoundPlanner:
         now = c.now()
         rnd = Round(index=index, started_at=now, rng_seed=rng_seed, pending_at_start=[r.request_id for r in pending])
         ledger.start_round(rnd)
+        crash_point("round_started")
         c.emit("round_started", index=index, pending=len(pending))
         torch.manual_seed(rng_seed)
         rng = np.random.default_rng(rng_seed)
@@ -123,6 +125,7 @@ class RoundPlanner:
                     ledger.update_candidate(cand)
                     by_id[cand.id] = cand
             screened = ledger.screened_ids()
+            crash_point("screened")
 
         # rank
         requested = {r.candidate.id for r in ledger.requests()}
@@ -163,6 +166,7 @@ class RoundPlanner:
             for s in selections
         ]
         ledger.plan_requests(reqs)
+        crash_point("requests_planned")
         rnd.selected = [s.candidate_id for s in selections]
         rnd.model_versions = {"ranker": ranker.model_version(), "generator": f"{gen.name}-{gen.version}"}
         ledger.update_round(rnd, "planned")
@@ -215,6 +219,7 @@ class RoundPlanner:
             return
         finally:
             self._timed("lab", t0)
+        crash_point("lab_submitted")
         for rc in receipts:
             if rc.accepted:
                 ledger.transition(rc.request_id, RequestStatus.SUBMITTED, now, rc.message)
@@ -267,6 +272,7 @@ class RoundPlanner:
                         c.tracker.log_text(cand.structure.to(fmt="cif"), f"rounds/{rnd.index:04d}/{cand.id}.cif")
         except Exception as exc:  # tracking must never stop a campaign
             log.error("MLflow logging of round %d failed: %s", rnd.index, exc)
+        crash_point("round_logged")
         rnd.finished_at = c.now()
         c.ledger.update_round(rnd, "done")
         c.emit("round_planned", index=rnd.index, selected=len(rnd.selected), summary=summary)

@@ -1,0 +1,41 @@
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from loop.errors import InputDataError
+from loop.tables import load_design_table
+
+
+def test_liang_replicates_group_into_designs(data_dir):
+    t = load_design_table(data_dir / "liang2021" / "P3HT_dataset.csv", exclude=["Conductivity (measured) (S/cm)"])
+    assert len(t.frame) == 233 and len(t.designs) == 178
+    truth = t.truth("Conductivity (measured) (S/cm)")
+    d = max(t.designs, key=lambda d: len(d.rows))
+    i = t.designs.index(d)
+    assert truth[i] == pytest.approx(np.mean(t.replicates(d.id, "Conductivity (measured) (S/cm)")))
+
+
+def test_bom_is_handled(data_dir):
+    t = load_design_table(data_dir / "liang2021" / "Perovskite_dataset.csv", exclude=["Instability index"])
+    assert t.inputs == ["CsPbI", "FAPbI", "MAPbI"]
+    assert len(t.designs) == 94
+
+
+def test_bad_tables_name_file_and_column(tmp_path):
+    with pytest.raises(InputDataError, match="file not found"):
+        load_design_table(tmp_path / "none.csv")
+    empty = tmp_path / "empty.csv"
+    empty.write_text("")
+    with pytest.raises(InputDataError, match="empty"):
+        load_design_table(empty)
+    bad = tmp_path / "bad.csv"
+    bad.write_text("a,b,y\n1,2,3\n1,x,4\n")
+    with pytest.raises(InputDataError, match=r"bad.csv: column 'b' row 3"):
+        load_design_table(bad, inputs=["a", "b"])
+    with pytest.raises(InputDataError, match=r"input column\(s\) \['c'\]"):
+        load_design_table(bad, inputs=["a", "c"])
+    cif = tmp_path / "cif.csv"
+    cif.write_text('cif,y\n"not a cif",1\n')
+    with pytest.raises(InputDataError, match="row 2: column 'cif' is not a valid CIF"):
+        load_design_table(cif, cif_column="cif")
