@@ -11,12 +11,15 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from collections.abc import Mapping
 
 import numpy as np
 from pymatgen.core import Structure
 
 from loop.errors import StructureError
+
+os.environ.setdefault("SPGLIB_WARNING", "OFF")  # spglib prints to stderr on hard cells; we fall back
 
 __all__ = ["DEFAULT_SYMPREC", "canonical_structure", "params_id", "structure_id"]
 

@@ -127,7 +127,7 @@ class Recipe(_Record):
     params: dict[str, Any] = Field(default_factory=dict)
 
 
-class RequestStatus(str, enum.Enum):
+class RequestStatus(enum.StrEnum):
     """Life cycle: planned -> submitted -> running -> done | failed | abandoned."""
 
     PLANNED = "planned"

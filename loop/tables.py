@@ -11,10 +11,15 @@ agree on design ids and on what is wrong with a bad file::
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
+import os
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -67,6 +72,45 @@ def numeric_column(frame: pd.DataFrame, column: str, source: str, *, allow_nan: 
             source=source,
         )
     return values
+
+
+def cache_dir() -> Path:
+    """Where crystaloop caches derived data (``$CRYSTALOOP_CACHE``, else the user cache folder)."""
+    root = os.environ.get("CRYSTALOOP_CACHE") or Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "crystaloop"
+    return Path(root)
+
+
+def _parse_cif_column(path: Path, frame: pd.DataFrame, column: str, symprec: float) -> list[tuple[str, Any]]:
+    """(id, Structure) per row. Parsing thousands of CIFs is slow, so the result is cached as
+    JSON keyed by the file's content hash (never pickled)."""
+    from pymatgen.core import Structure
+
+    digest = hashlib.sha256(path.read_bytes()).hexdigest()[:24]
+    cache = cache_dir() / "tables" / f"{digest}-{column}-{symprec:g}.json"
+    if cache.exists():
+        try:
+            rows = json.loads(cache.read_text())
+            if len(rows) == len(frame):
+                return [(cid, Structure.from_dict(d)) for cid, d in rows]
+        except (ValueError, KeyError, TypeError):
+            log.warning("ignoring an unreadable cache file %s", cache)
+    out = []
+    for i, text in enumerate(frame[column].tolist()):
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # pymatgen warns about rounded coordinates
+                structure = Structure.from_str(str(text), fmt="cif")
+        except Exception as exc:
+            raise InputDataError(f"row {i + 2}: column {column!r} is not a valid CIF ({exc})", source=str(path)) from None
+        out.append((structure_id(structure, symprec=symprec), structure))
+    try:
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        tmp = cache.with_suffix(".tmp")
+        tmp.write_text(json.dumps([(cid, st.as_dict()) for cid, st in out]))
+        tmp.replace(cache)
+    except OSError as exc:
+        log.warning("could not cache parsed structures at %s: %s", cache, exc)
+    return out
 
 
 @dataclass
@@ -140,14 +184,8 @@ def load_design_table(
     groups: dict[str, Design] = {}
     if cif_column is not None:
         require_columns(frame, [cif_column], source, "structure")
-        from pymatgen.core import Structure
-
-        for i, text in enumerate(frame[cif_column].tolist()):
-            try:
-                structure = Structure.from_str(str(text), fmt="cif")
-            except Exception as exc:
-                raise InputDataError(f"row {i + 2}: column {cif_column!r} is not a valid CIF ({exc})", source=source) from None
-            cid = structure_id(structure, symprec=symprec)
+        parsed = _parse_cif_column(path, frame, cif_column, symprec)
+        for i, (cid, structure) in enumerate(parsed):
             if cid not in groups:
                 cand = Candidate(id=cid, structure=structure, formula=structure.composition.reduced_formula, origin=origin)
                 groups[cid] = Design(candidate=cand)

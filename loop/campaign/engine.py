@@ -102,7 +102,7 @@ class Campaign:
         try:  # build every stage first: a bad data file must not leave a half-made campaign
             campaign.generator, campaign.screen, campaign.ranker  # noqa: B018
             if config.lab is not None:
-                campaign.lab  # noqa: B018
+                campaign.check_lab_measures_objectives()
         except BaseException:
             campaign.close()
             import shutil
@@ -206,6 +206,19 @@ class Campaign:
         if self._lab is None:
             self._lab = registry.create("labs", self.config.lab, self.context("lab"), "lab")  # type: ignore[assignment]
         return self._lab  # type: ignore[return-value]
+
+    def check_lab_measures_objectives(self) -> None:
+        """Every objective and constraint must be something the lab reports."""
+        caps = self.lab.capabilities()
+        measured = set(caps.properties) | ({"yield"} if caps.xrd else set())
+        problems = [
+            (f"{kind}.{i}.name", f"the lab ({self.config.lab.kind}) does not measure {item.name!r}; it reports {sorted(measured)}")
+            for kind, items in (("objectives", self.config.objectives), ("constraints", self.config.constraints))
+            for i, item in enumerate(items)
+            if item.name not in measured
+        ]
+        if problems:
+            raise ConfigError(self.config.name, problems)
 
     # -- clock and events ---------------------------------------------------------------
     def now(self) -> float:

@@ -74,3 +74,12 @@ def test_budget_needs_a_bound_and_target_window():
         parse_config({**base, "budget": {"batch_size": 2}})
     with pytest.raises(ConfigError, match="window"):
         parse_config({**base, "budget": {"rounds": 2}, "objectives": [{"name": "gap", "goal": "target"}]})
+
+
+def test_every_shipped_experiment_config_validates(data_dir):
+    from tests.conftest import REPO
+
+    configs = sorted((REPO / "experiments").glob("*.yaml"))
+    assert configs
+    for path in configs:
+        load_config(path)

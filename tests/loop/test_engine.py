@@ -111,3 +111,11 @@ def test_timeout_abandons_and_resubmits(tmp_path, p3ht_csv):
         assert len(reqs) <= 8
         # the late results are kept (not lost), and each request has at most one observation
         assert c.ledger.events("late_result")
+
+
+def test_objective_the_lab_does_not_measure_is_refused(tmp_path, p3ht_csv):
+    from loop.errors import ConfigError
+
+    with pytest.raises(ConfigError, match=r"objectives.0.name: the lab \(table\) does not measure 'resistance'"):
+        make(tmp_path, p3ht_csv, objectives=[{"name": "resistance", "goal": "minimize"}])
+    assert not (tmp_path / "c").exists()

@@ -39,3 +39,19 @@ def test_bad_tables_name_file_and_column(tmp_path):
     cif.write_text('cif,y\n"not a cif",1\n')
     with pytest.raises(InputDataError, match="row 2: column 'cif' is not a valid CIF"):
         load_design_table(cif, cif_column="cif")
+
+
+def test_cif_tables_are_cached_as_json(tmp_path, data_dir, monkeypatch):
+    import pandas as pd
+
+    monkeypatch.setenv("CRYSTALOOP_CACHE", str(tmp_path / "cache"))
+    small = tmp_path / "perov.csv"
+    pd.read_csv(data_dir / "perov5" / "val.csv").head(12).to_csv(small, index=False)
+    first = load_design_table(small, cif_column="cif")
+    files = list((tmp_path / "cache" / "tables").glob("*.json"))
+    assert len(files) == 1
+    again = load_design_table(small, cif_column="cif")
+    assert [d.id for d in again.designs] == [d.id for d in first.designs]
+    assert again.designs[0].candidate.structure == first.designs[0].candidate.structure
+    files[0].write_text("{broken")  # a damaged cache is ignored, not trusted
+    assert [d.id for d in load_design_table(small, cif_column="cif").designs] == [d.id for d in first.designs]
