@@ -23,18 +23,29 @@ from pydantic import Field
 
 from lab_adapters.journal import LabJournal
 from loop.clock import SimulatedClock
+from loop.errors import LabError
 from loop.interfaces import LabAdapter, PluginConfig
 from loop.records import Candidate, ExperimentRequest, Observation, Receipt
 
-__all__ = ["SimulatedLab", "SimulatedLabConfig"]
+__all__ = ["LabFaults", "SimulatedLab", "SimulatedLabConfig"]
 
 log = logging.getLogger(__name__)
+
+
+class LabFaults(PluginConfig):
+    """Misbehaviour of a real lab, switched on for reliability tests (all off by default)."""
+
+    submit_failure_rate: float = Field(default=0.0, ge=0, le=1, description="Chance a submit call fails transiently.")
+    lost_rate: float = Field(default=0.0, ge=0, le=1, description="Chance a result never arrives.")
+    duplicate_rate: float = Field(default=0.0, ge=0, le=1, description="Chance a result is delivered twice.")
+    delay_rate: float = Field(default=0.0, ge=0, le=1, description="Chance a result is late by 1-5x the latency.")
 
 
 class SimulatedLabConfig(PluginConfig):
     latency_s: float = Field(default=0.0, ge=0, description="Simulated seconds per experiment.")
     capacity: int = Field(default=1_000_000, ge=1, description="Experiments run in parallel.")
     seed: int | None = Field(default=None, description="Lab's own seed (default: the campaign seed).")
+    faults: LabFaults = Field(default_factory=LabFaults, description="Injected faults (off by default).")
 
 
 def _stable_int(text: str) -> int:
@@ -55,7 +66,9 @@ class SimulatedLab(LabAdapter):
         self.journal = LabJournal(self.context.work_dir / "journal.jsonl")
         self._jobs: dict[str, dict[str, Any]] = {}
         self._delivered: set[str] = set()
+        self._duplicates_sent: set[str] = set()
         self._slots: list[float] = []
+        self._submit_attempts: dict[str, int] = {}
 
     # -- for subclasses -----------------------------------------------------------------
     @abc.abstractmethod
@@ -92,8 +105,19 @@ class SimulatedLab(LabAdapter):
     def _known(self, request_ids: Sequence[str]) -> set[str]:
         return {i for i in request_ids if i in self._jobs}
 
+    def _fault_rng(self, kind: str, key: str) -> np.random.Generator:
+        return np.random.default_rng([self.seed & 0xFFFFFFFF, _stable_int(f"{kind}:{key}")])
+
     def _submit(self, requests: Sequence[ExperimentRequest]) -> list[Receipt]:
         now = self._now()
+        faults = self.sim_config.faults
+        if faults.submit_failure_rate > 0:
+            first = requests[0].request_id
+            self._submit_attempts[first] = attempt = self._submit_attempts.get(first, 0) + 1
+            key = f"{first}:{attempt}"
+            if self._fault_rng("submit", key).random() < faults.submit_failure_rate:
+                self.journal.append({"event": "fault", "kind": "submit_failure", "request_id": requests[0].request_id, "at": now})
+                raise LabError("simulated transient submit failure (instrument busy)", transient=True)
         cap = self.sim_config.capacity
         entries, receipts = [], []
         for r in requests:
@@ -106,6 +130,10 @@ class SimulatedLab(LabAdapter):
             start = now if len(self._slots) < cap else max(heapq.heappop(self._slots), now)
             finish = start + self.sim_config.latency_s
             heapq.heappush(self._slots, finish)
+            fate = self._fault_rng("fate", r.request_id).random(3)
+            lost = bool(fate[0] < faults.lost_rate)
+            duplicate = bool(fate[1] < faults.duplicate_rate)
+            deliver_at = finish + (self.sim_config.latency_s * (1 + 4 * fate[2]) if fate[2] < faults.delay_rate else 0.0)
             job = {
                 "event": "submit",
                 "request_id": r.request_id,
@@ -115,6 +143,9 @@ class SimulatedLab(LabAdapter):
                 "at": now,
                 "start": start,
                 "finish": finish,
+                "deliver_at": deliver_at,
+                "lost": lost,
+                "duplicate_result": duplicate,
             }
             self._jobs[r.request_id] = job
             entries.append(job)
@@ -122,20 +153,36 @@ class SimulatedLab(LabAdapter):
         self.journal.append(*entries)
         return receipts
 
+    @staticmethod
+    def _deliver_at(job: dict[str, Any]) -> float:
+        return float(job.get("deliver_at", job["finish"]))
+
     def _poll(self) -> list[Observation]:
         now = self._now()
         ready = sorted(
-            (j for rid, j in self._jobs.items() if rid not in self._delivered and j["finish"] <= now),
-            key=lambda j: (j["finish"], j["request_id"]),
+            (j for rid, j in self._jobs.items() if rid not in self._delivered and self._deliver_at(j) <= now),
+            key=lambda j: (self._deliver_at(j), j["request_id"]),
         )
-        out = [self._measure(j, Candidate.model_validate(j["candidate"])) for j in ready]
-        if out:
-            self.journal.append(*({"event": "result", "request_id": o.request_id, "at": now} for o in out))
-            self._delivered.update(o.request_id for o in out)
+        out, entries = [], []
+        for j in ready:
+            self._delivered.add(j["request_id"])
+            if j.get("lost"):
+                entries.append({"event": "fault", "kind": "lost_result", "request_id": j["request_id"], "at": now})
+                continue
+            obs = self._measure(j, Candidate.model_validate(j["candidate"]))
+            out.append(obs)
+            entries.append({"event": "result", "request_id": j["request_id"], "at": now})
+            if j.get("duplicate_result") and j["request_id"] not in self._duplicates_sent:
+                self._duplicates_sent.add(j["request_id"])
+                out.append(obs)
+                entries.append({"event": "fault", "kind": "duplicate_result", "request_id": j["request_id"], "at": now})
+        self.journal.append(*entries)
         return out
 
     def _next_event_time(self) -> float | None:
-        waiting = [j["finish"] for rid, j in self._jobs.items() if rid not in self._delivered]
+        waiting = [
+            self._deliver_at(j) for rid, j in self._jobs.items() if rid not in self._delivered and not j.get("lost")
+        ]
         return min(waiting) if waiting else None
 
     def _cancel(self, request_id: str) -> bool:

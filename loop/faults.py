@@ -14,11 +14,13 @@ __all__ = ["CRASH_POINTS", "crash_point"]
 
 CRASH_POINTS = (
     "round_started",  # round row written, nothing proposed yet
+    "generator_updated",  # generator fine-tuned, checkpoint not yet stored
     "screened",  # screening recorded, nothing selected yet
     "requests_planned",  # requests planned in the ledger, not yet sent to the lab
     "lab_submitted",  # the lab accepted requests, the ledger does not know yet
     "results_polled",  # results came back from the lab, not yet recorded
     "observation_recorded",  # one observation recorded, others of the same poll not yet
+    "mlflow_logging",  # metrics logged to MLflow, artifacts not yet
     "round_logged",  # MLflow logged, round not yet marked done
 )
 

@@ -22,7 +22,7 @@ import numpy as np
 __all__ = ["SCHERRER_K", "WINDOW", "fwhm", "peak_terms", "pseudo_voigt_sum"]
 
 SCHERRER_K = 0.9
-WINDOW = 12.0
+WINDOW = 10.0
 _GC = 2.0 * math.sqrt(math.log(2.0) / math.pi)
 _G4 = 4.0 * math.log(2.0)
 _RAD = 180.0 / math.pi

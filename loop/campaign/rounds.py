@@ -90,6 +90,7 @@ class RoundPlanner:
         seen = int(saved[1].get("observations_seen", 0)) if saved else 0
         if len(observations) > seen or saved is None:
             gen.update(observations[seen:], score=lambda cands: ranker.acquisition(cands, pending_cands))
+            crash_point("generator_updated")
         ledger.save_generator_state(index, {"state": gen.state_dict(), "observations_seen": len(observations)})
         self._timed("generator", t0)
 
@@ -264,6 +265,7 @@ class RoundPlanner:
             metrics[f"time_{stage}_s"] = secs
         try:
             c.tracker.log_metrics(metrics, step=rnd.index)
+            crash_point("mlflow_logging")
             sels = c.ledger.selections(rnd.index)
             if sels:
                 c.tracker.log_text(self._selections_csv(rnd.index), f"rounds/{rnd.index:04d}/selections.csv")
