@@ -75,6 +75,7 @@ class RequestPolicy(_Cfg):
     timeout_s: float | None = Field(default=None, gt=0, description="Abandon a request pending this long.")
     resubmit: int = Field(default=0, ge=0, description="Resubmissions of an abandoned or failed request.")
     poll_interval_s: float = Field(default=1.0, gt=0, description="Wall-clock labs: seconds between polls.")
+    approval: bool = Field(default=False, description="Each planned batch waits for `crystaloop approve DIR`.")
 
 
 class TrackingConfig(_Cfg):

@@ -37,7 +37,7 @@ from loop.config import CampaignConfig, parse_config
 from loop.errors import ConfigError, InputDataError, LedgerError
 from loop.faults import crash_point
 from loop.interfaces import Generator, LabAdapter, PluginContext, Ranker, Screen
-from loop.records import Candidate, ExperimentRequest, Observation, Origin, RequestStatus
+from loop.records import Candidate, ExperimentRequest, Observation, Origin, RequestStatus, Round
 from loop.store import Ledger, WriterLock
 from loop.tracking import Tracker
 
@@ -299,17 +299,34 @@ class Campaign:
         self.recover()
         planned = 0
         reason: str | None = None
+        status = "finished"
         try:
             while True:
+                control = self.apply_controls()
+                if control is not None:
+                    status, reason = control, f"{control} by user"
+                    break
                 self.collect()
                 reason = self.stop_reason()
                 pending = self.pending()
                 if reason == "goal reached" and pending:
                     self._cancel_pending(pending, "campaign goal reached")
                     pending = []
+                awaiting = self.awaiting_approval()
+                if awaiting:
+                    if reason == "goal reached":  # the batch is no longer needed
+                        held = {rnd.index for rnd in awaiting}
+                        for r in self.ledger.requests(RequestStatus.PLANNED):
+                            if r.round in held:
+                                self.ledger.transition(r.request_id, RequestStatus.ABANDONED, self.now(), reason)
+                        for rnd in awaiting:
+                            self.ledger.update_round(rnd, "done")
+                        continue
+                    self._wait(pending) if pending else self._wait_for_person()
+                    continue
                 if reason is None and len(pending) < self.config.budget.pending_limit:
                     if max_rounds is not None and planned >= max_rounds:
-                        reason = "paused after max_rounds"
+                        status, reason = "paused", "paused after max_rounds"
                         break
                     if self.planner.plan_and_submit() is not None:
                         planned += 1
@@ -320,16 +337,57 @@ class Campaign:
         except BaseException:
             self.ledger.set_meta("status", "interrupted")
             raise
-        status = "paused" if reason == "paused after max_rounds" else "finished"
         self.ledger.set_meta("status", status)
         self.ledger.set_meta("stop_reason", reason)
         summary = self.summary()
         self.tracker.log_metrics(summary.metrics(), step=max(self.rounds_done(), 0))
-        if status == "finished":
-            self.tracker.finish()
+        if status in ("finished", "cancelled"):
+            self.tracker.finish("FINISHED" if status == "finished" else "KILLED")
         log.info("campaign %s %s: %s", self.config.name, status, reason)
         self.emit("finished", reason=reason, summary=summary)
         return summary
+
+    # -- people in the loop ---------------------------------------------------------------
+    def awaiting_approval(self) -> list[Round]:
+        return [rnd for rnd, state in self.ledger.rounds() if state == "awaiting_approval"]
+
+    def _wait_for_person(self) -> None:
+        self.emit("waiting", until=None, pending=0, approval=True)
+        time.sleep(self.config.requests.poll_interval_s)
+
+    def apply_controls(self) -> str | None:
+        """Apply approve / pause / cancel commands queued by :func:`loop.campaign.control.send_control`.
+
+        Returns ``"paused"`` or ``"cancelled"`` when the runner must stop.
+        """
+        last = int(self.ledger.get_meta("control_seq", 0))
+        outcome: str | None = None
+        for event in self.ledger.events("control"):
+            if event["seq"] <= last:
+                continue
+            d = event["data"]
+            if d["action"] == "approve":
+                for rnd in self.awaiting_approval():
+                    if d.get("round") is None or d["round"] == rnd.index:
+                        self.planner.approve(rnd, drop=d.get("drop") or ())
+            elif d["action"] == "pause":
+                outcome = "paused"
+            elif d["action"] == "cancel":
+                targets = d.get("request_ids") or []
+                if not targets:
+                    outcome = "cancelled"
+                    targets = [r.request_id for r in self.ledger.requests([RequestStatus.PLANNED, *self.pending_statuses])]
+                for rid in targets:
+                    if self.config.lab is not None and self.ledger.request(rid).status.pending:
+                        self.lab.cancel(rid)
+                    self.ledger.transition(rid, RequestStatus.ABANDONED, self.now(), "cancelled by user")
+                if outcome == "cancelled":
+                    for rnd in self.awaiting_approval():
+                        self.ledger.update_round(rnd, "done")
+            self.ledger.set_meta("control_seq", event["seq"])
+        return outcome
+
+    pending_statuses = (RequestStatus.SUBMITTED, RequestStatus.RUNNING)
 
     def _wait(self, pending: Sequence[ExperimentRequest]) -> None:
         if isinstance(self.clock, SimulatedClock):
@@ -369,15 +427,18 @@ class Campaign:
                 planned_here = [r for r in self.ledger.requests() if r.round == rnd.index]
                 if planned_here:  # interrupted between planning the requests and marking the round
                     rnd.selected = [r.candidate.id for r in planned_here]
-                    self.ledger.update_round(rnd, "planned")
+                    self.ledger.update_round(rnd, "awaiting_approval" if self.config.requests.approval else "planned")
                 else:
                     log.info("round %d was interrupted before its requests were planned: replaying it", rnd.index)
                     self.ledger.discard_round(rnd.index)
-        planned = self.ledger.requests(RequestStatus.PLANNED)
+        held = {rnd.index for rnd in self.awaiting_approval()}
+        planned = [r for r in self.ledger.requests(RequestStatus.PLANNED) if r.round not in held]
         if planned and self.config.lab is not None:
             log.info("resuming: %d planned request(s) to reconcile with the lab", len(planned))
             self.planner.submit(planned)
         for rnd, state in self.ledger.rounds():
+            if state == "awaiting_approval":
+                continue
             if state == "planned":
                 self.ledger.update_round(rnd, "submitted")
             if state in ("planned", "submitted"):

@@ -190,10 +190,27 @@ class RoundPlanner:
         rnd = self.plan(q=self.c.config.budget.batch_size, lab_name=self._lab_name())
         if rnd is None:
             return None
+        if self.c.config.requests.approval:
+            self.c.ledger.update_round(rnd, "awaiting_approval")
+            log.info("round %d: %d request(s) await approval (crystaloop approve %s)", rnd.index, len(rnd.selected), self.c.directory)
+            self.c.emit("awaiting_approval", index=rnd.index, selected=len(rnd.selected))
+            return rnd
         self.submit(self.c.ledger.requests_by_ids(self.last_request_ids))
         self.c.ledger.update_round(rnd, "submitted")
         self.finish_round(rnd)
         return rnd
+
+    def approve(self, rnd: Round, drop: Sequence[str] = ()) -> None:
+        """Submit an approved round's requests, except the ones the reviewer dropped."""
+        ledger, now = self.c.ledger, self.c.now()
+        reqs = [r for r in ledger.requests(RequestStatus.PLANNED) if r.round == rnd.index]
+        for r in reqs:
+            if r.request_id in drop:
+                ledger.transition(r.request_id, RequestStatus.ABANDONED, now, "rejected at approval")
+        self.submit([r for r in reqs if r.request_id not in drop])
+        ledger.update_round(rnd, "submitted")
+        self.finish_round(rnd)
+        log.info("round %d approved (%d dropped)", rnd.index, len(set(drop) & {r.request_id for r in reqs}))
 
     # -- submitting ---------------------------------------------------------------------
     def submit(self, reqs: Sequence[ExperimentRequest]) -> None:

@@ -5,6 +5,7 @@
     crystaloop status DIR
     crystaloop validate CONFIG [--set key=value ...]
     crystaloop export DIR OUT
+    crystaloop approve DIR | pause DIR | cancel DIR [REQUEST_ID ...]
     crystaloop bench NAME ...        (contributed by the stages)
 """
 
@@ -186,6 +187,57 @@ def export(directory: Path, out: Path) -> None:
             w.writerows(rows)
     (out / "ledger.json").write_text(json.dumps(everything, indent=1, default=str), encoding="utf-8")
     click.echo(f"exported {len(everything)} tables to {out}")
+
+
+@cli.command()
+@click.argument("directory", type=click.Path(path_type=Path))
+@click.option("--round", "round_index", type=int, help="Approve only this round (default: every waiting batch).")
+@click.option("--drop", multiple=True, metavar="REQUEST_ID", help="Reject this request of the batch (repeatable).")
+@click.option("--list", "list_only", is_flag=True, help="Show the batches that wait, approve nothing.")
+def approve(directory: Path, round_index: int | None, drop: tuple[str, ...], list_only: bool) -> None:
+    """Approve the batch(es) a campaign with `requests.approval: true` is waiting on."""
+    from loop.campaign.control import send_control
+    from loop.store import Ledger
+
+    ledger = Ledger.for_directory(directory, migrate=False)
+    try:
+        waiting = [rnd for rnd, state in ledger.rounds() if state == "awaiting_approval"]
+        for rnd in waiting:
+            click.echo(f"round {rnd.index}:")
+            for r in ledger.requests():
+                if r.round == rnd.index:
+                    desc = r.candidate.formula or ", ".join(f"{k}={v:g}" for k, v in r.candidate.params.items())
+                    click.echo(f"  {r.request_id}  {r.candidate.id}  {desc}")
+    finally:
+        ledger.close()
+    if not waiting:
+        click.echo("no batch is waiting for approval")
+        return
+    if not list_only:
+        send_control(directory, "approve", round_index=round_index, drop=drop)
+        click.echo("approved; the campaign submits the batch at its next step")
+
+
+@cli.command()
+@click.argument("directory", type=click.Path(path_type=Path))
+def pause(directory: Path) -> None:
+    """Ask a running campaign to stop after its current step (continue with `resume`)."""
+    from loop.campaign.control import send_control
+
+    send_control(directory, "pause")
+    click.echo(f"pause queued; continue later with: crystaloop resume {directory}")
+
+
+@cli.command()
+@click.argument("directory", type=click.Path(path_type=Path))
+@click.argument("request_ids", nargs=-1)
+def cancel(directory: Path, request_ids: tuple[str, ...]) -> None:
+    """Cancel some requests, or (with no REQUEST_IDS) the whole campaign."""
+    from loop.campaign.control import send_control
+
+    send_control(directory, "cancel", request_ids=request_ids)
+    what = ", ".join(request_ids) if request_ids else "the campaign"
+    click.echo(f"cancellation of {what} queued")
 
 
 @cli.group()
