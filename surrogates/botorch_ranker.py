@@ -58,6 +58,8 @@ class BotorchRankerConfig(PluginConfig):
     synthesizability: Literal["off", "auto", "on"] = Field("auto", description="auto: on when candidates have chemistry")
     prefilter: int | None = Field(None, ge=1, description="score only the top-M candidates by posterior UCB")
     warm_start: bool = True
+    refit_below: int = Field(30, ge=0, description="hyperparameters are re-optimised at every fit below this many observations")
+    refit_every: int = Field(3, ge=1, description="above refit_below: re-optimise every this many new observations (else condition only)")
     device: str = "auto"
     seed: int | None = None
 
@@ -86,6 +88,7 @@ class BotorchRanker(Ranker):
         self._keep: np.ndarray | None = None
         self._X_train: torch.Tensor | None = None
         self._states: dict[str, dict] = {}
+        self._opt_n: dict[str, int] = {}
         self._feas = FeasibilityModel()
         self._synth: SynthesizabilityModel | None = None
         self._n_fit = 0
@@ -179,15 +182,19 @@ class BotorchRanker(Ranker):
             elif any(u is not None for u in unc):
                 log.info("output %r: uncertainty reported for only some observations; noise is learned", name)
             X = self._tensor(X_all[rows])
+            optimize = self._should_optimize(name, len(rows))
             try:
                 model = fit_objective_gp(
                     X, torch.as_tensor(z, dtype=self.dtype, device=self.device).unsqueeze(-1), Yvar=Yvar,
                     input_warp=self.config.input_warp, max_exact=self.config.max_exact, n_inducing=self.config.n_inducing,
-                    init_state=self._states.get(name) if self.config.warm_start else None, name=name,
+                    init_state=self._states.get(name) if self.config.warm_start or not optimize else None,
+                    optimize=optimize, name=name,
                 )
             except ModelFitError as exc:
                 self._skip(f"output {name!r}", str(exc))
                 continue
+            if optimize:
+                self._opt_n[name] = len(rows)
             self._states[name] = {k: v.detach().clone() for k, v in model.state_dict().items()}
             self._warps[name] = warp
             f = warp.forward
@@ -205,6 +212,18 @@ class BotorchRanker(Ranker):
         self._X_train = self._tensor(Xg)
         self._n_fit = len(good)
         self.fallback = None
+
+    def _should_optimize(self, name: str, n: int) -> bool:
+        """Re-optimise hyperparameters below ``refit_below`` observations, then every ``refit_every`` new ones.
+
+        In between, the GP keeps the last optimised hyperparameters and is only conditioned on
+        the new data (cost ``O(n^3)`` once instead of tens of marginal-likelihood evaluations);
+        hyperparameters move little once ``n`` is in the tens.
+        """
+        last = self._opt_n.get(name)
+        if last is None or name not in self._states or n < self.config.refit_below:
+            return True
+        return n - last >= self.config.refit_every or n < last
 
     def _fit_feasibility(self, X: np.ndarray, ok: np.ndarray, obs: Sequence[Observation]) -> None:
         if not self.config.feasibility:

@@ -30,8 +30,11 @@ log = logging.getLogger("crystaloop")
 def _setup_logging(verbose: int, directory: Path | None = None) -> None:
     root = logging.getLogger()
     level = logging.DEBUG if verbose > 1 else logging.INFO if verbose == 1 else logging.WARNING
+    logging.captureWarnings(True)  # library warnings go to the campaign log, not the terminal
     if not any(getattr(h, "_crystaloop", False) for h in root.handlers):
         console = logging.StreamHandler(sys.stderr)
+        if verbose == 0:
+            console.addFilter(lambda record: record.name != "py.warnings")
         console.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
         console.setLevel(level)
         console._crystaloop = True  # type: ignore[attr-defined]

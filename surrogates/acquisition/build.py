@@ -61,6 +61,26 @@ def _conditions(specs: Sequence[OutcomeSpec]) -> list[Callable[[torch.Tensor], t
     return out
 
 
+def _no_fused_jit() -> None:
+    """Keep botorch from JIT-compiling its fused qLogNEHVI C++ kernel on first use.
+
+    The compile (``torch.utils.cpp_extension.load``) takes over a minute on a cold machine,
+    inside the first multi-objective ``select``; a pre-built kernel is still used when
+    importable, and the pure-PyTorch path gives the same values. Set
+    ``CRYSTALOOP_FUSED_NEHVI=1`` to allow the compile.
+    """
+    import os
+
+    from botorch.acquisition.multi_objective import logei
+
+    if getattr(logei, "_load_attempted", True) or os.environ.get("CRYSTALOOP_FUSED_NEHVI") == "1":
+        return
+    try:
+        import logei_fused_ext  # type: ignore[import-not-found]  # noqa: F401
+    except ImportError:
+        logei._load_attempted = True
+
+
 def infer_ref_point(Y_signed: torch.Tensor, margin: float = 0.1) -> torch.Tensor:
     """``min_i Y_ij - margin * range_j`` per objective ``j`` (``Y_signed``: ``n x m``, maximised)."""
     lo, hi = Y_signed.min(0).values, Y_signed.max(0).values
@@ -96,6 +116,7 @@ def build_acquisition(
             with torch.no_grad():
                 mean = model.posterior(X_baseline).mean  # n x m
             ref_point = infer_ref_point(mean[:, idx] * weights)
+        _no_fused_jit()
         return qLogNoisyExpectedHypervolumeImprovement(
             model, ref_point.tolist(), X_baseline, sampler=sampler, objective=objective,
             constraints=cons or None, X_pending=X_pending, prune_baseline=True,

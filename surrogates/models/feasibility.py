@@ -2,9 +2,8 @@
 
 A regularised logistic model ``p(x) = sigmoid(w . s(x) + b)`` on standardised features
 ``s(x)``, fitted to every observation's ``success`` flag (instrument failures and
-abandoned requests are the negatives). With only one class seen so far it predicts the
-smoothed base rate ``(n_ok + 1) / (n + 2)`` everywhere, so it never vetoes a region it
-has no evidence about.
+abandoned requests are the negatives). Until ``min_failures`` failures are seen it predicts 1
+everywhere (no evidence, no veto); ``base_rate`` keeps the smoothed ``(n_ok + 1) / (n + 2)``.
 """
 
 from __future__ import annotations
@@ -48,7 +47,11 @@ class FeasibilityModel:
         log.info("feasibility model fitted on %d observations (%d failures)", n, n - n_ok)
         return self
 
+    @property
+    def base_rate(self) -> float:
+        return self._base
+
     def predict(self, X: np.ndarray) -> np.ndarray:
         if self._clf is None:
-            return np.full(len(X), self._base if self._base < 1 else 1.0)
+            return np.ones(len(X))
         return self._clf.predict_proba((X - self._mu) / self._sd)[:, 1]

@@ -58,12 +58,15 @@ def fit_objective_gp(
     n_inducing: int = 256,
     retries: int = 2,
     init_state: dict | None = None,
+    optimize: bool = True,
     name: str = "objective",
 ) -> SingleTaskGP | SingleTaskVariationalGP:
     """Fit one GP to ``X`` (``n x d``) and outcomes ``z`` (``n x 1``); ``bounds`` is ``2 x d``.
 
     ``init_state``: a previous model's ``state_dict`` to warm-start the optimiser (used
-    only when the shapes match).
+    only when the shapes match). ``optimize=False`` keeps ``init_state``'s hyperparameters
+    and only conditions on the data (an exact GP's posterior is then ``O(n^3)`` once, no
+    optimiser); it needs ``init_state`` and falls back to a fit when the shapes differ.
     """
     n, d = X.shape
     last_exc: Exception | None = None
@@ -82,15 +85,21 @@ def fit_objective_gp(
                     outcome_transform=Standardize(m=1),
                 )
                 mll = ExactMarginalLogLikelihood(model.likelihood, model)
+                loaded = False
                 if init_state is not None and attempt == 0:
                     try:
-                        model.load_state_dict(_compatible(init_state, model.state_dict()), strict=False)
+                        state = _compatible(init_state, model.state_dict())
+                        model.load_state_dict(state, strict=False)
+                        loaded = len(state) == len(_compatible(model.state_dict(), model.state_dict()))
                     except RuntimeError:
                         pass
             model = model.to(X)
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
-                fit_gpytorch_mll(mll)
+                if n > max_exact:
+                    _fit_elbo(model, mll, X, z)
+                elif not (loaded and not optimize):
+                    fit_gpytorch_mll(mll)
             model.eval()
             return model
         except Exception as exc:  # noqa: BLE001 - any failure is retried, then reported
@@ -101,13 +110,27 @@ def fit_objective_gp(
 
 
 def _compatible(state: dict, target: dict) -> dict:
-    """Hyperparameters of ``state`` whose names and shapes match ``target`` (training data excluded)."""
+    """Hyperparameters of ``state`` whose names and shapes match ``target`` (training data and the
+    data-dependent normalisation/standardisation buffers excluded; learned input warps kept)."""
     return {
         k: v
         for k, v in state.items()
         if k in target and target[k].shape == v.shape and "train" not in k and "outcome_transform" not in k
-        and "input_transform" not in k
+        and not any(t in k for t in ("_offset", "_coefficient", "_min_range", "_bounds"))
     }
+
+
+def _fit_elbo(model: SingleTaskVariationalGP, mll: VariationalELBO, X: torch.Tensor, z: torch.Tensor, steps: int = 150) -> None:
+    """Adam on the negative ELBO for a fixed number of full-batch steps (bounded cost)."""
+    model.train()
+    opt = torch.optim.Adam(model.parameters(), lr=0.05)
+    Xt = model.transform_inputs(X) if hasattr(model, "transform_inputs") else X
+    zt = model.outcome_transform(z)[0].squeeze(-1) if getattr(model, "outcome_transform", None) is not None else z.squeeze(-1)
+    for _ in range(steps):
+        opt.zero_grad()
+        loss = -mll(model.model(Xt), zt)
+        loss.backward()
+        opt.step()
 
 
 def _variational(X: torch.Tensor, z: torch.Tensor, *, bounds: torch.Tensor | None, n_inducing: int) -> SingleTaskVariationalGP:

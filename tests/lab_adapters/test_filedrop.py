@@ -257,7 +257,6 @@ def test_a_campaign_runs_against_a_folder_robot_and_survives_bad_files(tmp_path,
     from loop.config import parse_config
     from loop.tables import load_design_table
     from tests.conftest import P3HT_OUT, p3ht_config
-    from tests.lab_adapters._registered import labs_registered
 
     root = tmp_path / "exchange"
     table = load_design_table(p3ht_csv, exclude=[P3HT_OUT])
@@ -286,16 +285,15 @@ def test_a_campaign_runs_against_a_folder_robot_and_survives_bad_files(tmp_path,
     cfg["lab"] = {"kind": "filedrop", "options": {"root": str(root), "properties": ["conductivity"], "min_age_s": 0}}
     cfg["requests"] = {"poll_interval_s": 0.05, "timeout_s": 60}
     thread = threading.Thread(target=robot, daemon=True)
-    with labs_registered(tmp_path):
-        campaign = Campaign.create(parse_config(cfg), tmp_path / "campaign")
-        thread.start()
-        try:
-            campaign.run()
-            obs = campaign.ledger.observations()
-            counts = campaign.ledger.status_counts()
-        finally:
-            stop.set()
-            campaign.close()
+    campaign = Campaign.create(parse_config(cfg), tmp_path / "campaign")
+    thread.start()
+    try:
+        campaign.run()
+        obs = campaign.ledger.observations()
+        counts = campaign.ledger.status_counts()
+    finally:
+        stop.set()
+        campaign.close()
     assert len(obs) == 8 and all(o.success for o in obs) and counts == {"done": 8}
     assert "NaN" in (root / "quarantine" / "broken.json.reason.txt").read_text()
     assert (root / "quarantine" / "bad.xy").exists()

@@ -229,21 +229,19 @@ def test_a_campaign_runs_against_the_table_lab_served_over_http(server, tmp_path
     from loop.campaign.engine import Campaign
     from loop.config import parse_config
     from tests.conftest import p3ht_config
-    from tests.lab_adapters._registered import labs_registered
 
     url, service = server
     monkeypatch.setenv("TEST_LAB_TOKEN", TOKEN)
     cfg = p3ht_config(p3ht, budget__experiments=8, budget__batch_size=4)
     cfg["lab"] = {"kind": "http", "options": {"url": url, "token_env": "TEST_LAB_TOKEN", "backoff_s": 0.01}}
     cfg["requests"] = {"poll_interval_s": 0.1, "timeout_s": 60}
-    with labs_registered(tmp_path):
-        campaign = Campaign.create(parse_config(cfg), tmp_path / "campaign")
-        try:
-            campaign.run()
-            obs = campaign.ledger.observations()
-            reqs = campaign.ledger.requests()
-        finally:
-            campaign.close()
+    campaign = Campaign.create(parse_config(cfg), tmp_path / "campaign")
+    try:
+        campaign.run()
+        obs = campaign.ledger.observations()
+        reqs = campaign.ledger.requests()
+    finally:
+        campaign.close()
     assert len(obs) == 8
     table = load_design_table(p3ht, exclude=[P3HT_OUT])
     by_id = {r.request_id: r for r in reqs}
