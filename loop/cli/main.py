@@ -194,6 +194,20 @@ def export(directory: Path, out: Path) -> None:
 
 @cli.command()
 @click.argument("directory", type=click.Path(path_type=Path))
+@click.option("--out", type=click.Path(path_type=Path), help="Output folder (default DIR/report).")
+@click.option("--top", default=6, show_default=True, help="Top candidates shown with their structures.")
+@click.pass_context
+def report(ctx: click.Context, directory: Path, out: Path | None, top: int) -> None:
+    """Write a self-contained HTML report of a campaign (figures also logged to MLflow)."""
+    from loop.report import build_report
+
+    _setup_logging(ctx.obj["verbose"])
+    rep = build_report(directory, out, top=top)
+    click.echo(f"report: {rep.path} ({len(rep.figures)} figures)")
+
+
+@cli.command()
+@click.argument("directory", type=click.Path(path_type=Path))
 @click.option("--round", "round_index", type=int, help="Approve only this round (default: every waiting batch).")
 @click.option("--drop", multiple=True, metavar="REQUEST_ID", help="Reject this request of the batch (repeatable).")
 @click.option("--list", "list_only", is_flag=True, help="Show the batches that wait, approve nothing.")
