@@ -81,40 +81,40 @@ class RequestPolicy(_Cfg):
 class TrackingConfig(_Cfg):
     """MLflow: ``uri`` None means SQLite in the campaign folder."""
 
-    enabled: bool = True
-    uri: str | None = None
+    enabled: bool = Field(default=True, description="Log to MLflow.")
+    uri: str | None = Field(default=None, description="Tracking URI (None: sqlite:///<campaign dir>/mlflow.db).")
     experiment: str | None = Field(default=None, description="MLflow experiment name (default: the campaign name).")
 
 
 class LedgerConfig(_Cfg):
     """The ledger database: ``url`` None means SQLite in the campaign folder."""
 
-    url: str | None = None
+    url: str | None = Field(default=None, description="SQLAlchemy URL (None: SQLite ledger.db in the campaign folder).")
 
 
 class RuntimeConfig(_Cfg):
-    ray_address: str | None = None
-    device: str = "auto"
+    ray_address: str | None = Field(default=None, description="Ray cluster to join (None: RAY_ADDRESS or a local Ray).")
+    device: str = Field(default="auto", description="torch device for models: auto (CUDA when present), cpu, cuda.")
 
 
 class CampaignConfig(_Cfg):
     """A whole campaign."""
 
-    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
-    seed: int = 0
-    objectives: list[Objective] = Field(min_length=1)
-    constraints: list[Constraint] = Field(default_factory=list)
-    goal: GoalSpec | None = None
-    budget: BudgetConfig
-    generator: StageSpec
-    screen: StageSpec = Field(default_factory=lambda: StageSpec(kind="passthrough"))
-    ranker: StageSpec = Field(default_factory=lambda: StageSpec(kind="random"))
+    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$", description="Campaign name (letters, digits, _ . -).")
+    seed: int = Field(default=0, description="Seeds every random draw: the same seed replays the same campaign.")
+    objectives: list[Objective] = Field(min_length=1, description="{name, goal: maximize|minimize|target, window}.")
+    constraints: list[Constraint] = Field(default_factory=list, description="Outcome bounds {name, op, value}.")
+    goal: GoalSpec | None = Field(default=None, description="When a candidate is a hit: {name, op, value}, {name, between}, all/any trees.")
+    budget: BudgetConfig = Field(description="When to stop and how many experiments per batch.")
+    generator: StageSpec = Field(description="Where candidates come from (kinds below).")
+    screen: StageSpec = Field(default_factory=lambda: StageSpec(kind="passthrough"), description="Which proposals are worth ranking.")
+    ranker: StageSpec = Field(default_factory=lambda: StageSpec(kind="random"), description="Which candidates the lab tests next.")
     lab: StageSpec | None = Field(default=None, description="The lab; None for ask/tell campaigns (suggest/observe).")
     proposals: int = Field(default=200, ge=1, description="Candidates asked of a generator per round (a finite pool: all).")
-    requests: RequestPolicy = Field(default_factory=RequestPolicy)
-    tracking: TrackingConfig = Field(default_factory=TrackingConfig)
-    ledger: LedgerConfig = Field(default_factory=LedgerConfig)
-    runtime: RuntimeConfig = Field(default_factory=RuntimeConfig)
+    requests: RequestPolicy = Field(default_factory=RequestPolicy, description="Timeouts, resubmission, approval.")
+    tracking: TrackingConfig = Field(default_factory=TrackingConfig, description="MLflow.")
+    ledger: LedgerConfig = Field(default_factory=LedgerConfig, description="The ledger database.")
+    runtime: RuntimeConfig = Field(default_factory=RuntimeConfig, description="Ray and device.")
 
     @model_validator(mode="after")
     def _unique_objectives(self) -> CampaignConfig:

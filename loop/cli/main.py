@@ -257,6 +257,14 @@ def cancel(directory: Path, request_ids: tuple[str, ...]) -> None:
     click.echo(f"cancellation of {what} queued")
 
 
+@cli.command("config-reference")
+def config_reference_cmd() -> None:
+    """Print the configuration reference (campaign + every installed plug-in) as Markdown."""
+    from loop.config_reference import config_reference
+
+    click.echo(config_reference(), nl=False)
+
+
 @cli.group()
 def bench() -> None:
     """Benchmarks: each prints a table and writes the same figures with --json FILE."""

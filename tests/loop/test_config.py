@@ -83,3 +83,11 @@ def test_every_shipped_experiment_config_validates(data_dir):
     assert configs
     for path in configs:
         load_config(path)
+
+
+def test_committed_configuration_reference_is_current():
+    from loop.config_reference import config_reference
+    from tests.conftest import REPO
+
+    committed = (REPO / "docs" / "configuration.md").read_text()
+    assert committed == config_reference(), "run: crystaloop config-reference > docs/configuration.md"
