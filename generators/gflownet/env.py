@@ -7,14 +7,16 @@ positions of a configured space group, ``L`` lattice bins, ``C`` coordinate bins
     COMP   set one still-unset element e to a count k (any order)        (E * (K + 1))
     WYCK   add a Wyckoff position w for element e (a multiset, any order) (E * W)
     LAT    pick a bin for the next lattice parameter of the crystal system (L)
-    COORD  pick bins for the free coordinates of the next free site      (C ** 3)
+    COORD  pick a grid point for the free coordinates of the next free site (C ** 3;
+           a site with d free parameters uses a grid of min(floor(C ** (3/d)), 3C) per axis)
 
 A terminal state decodes to a pymatgen ``Structure`` (conventional cell). Masks keep every
 trajectory completable: COMP only offers counts with a feasible, charge-neutral completion
-(:class:`~generators.gflownet.feasibility.Feasibility`), WYCK only positions whose use
-leaves the remaining counts completable, COORD only coordinates whose orbit keeps
-``mask_distance`` from itself and every placed atom (all bins when none does, so a
-trajectory never dead-ends; :attr:`CrystalEnv.fallbacks` counts those).
+(:class:`~generators.gflownet.feasibility.Feasibility`; preferring compositions that fit
+the soft per-position caps ``max_repeats``), WYCK only positions whose use leaves the
+remaining counts completable (within the caps when possible), COORD only coordinates whose orbit keeps
+``mask_distance`` from itself and every placed atom (when none does, those farthest
+apart, so a trajectory never dead-ends; :attr:`CrystalEnv.fallbacks` counts those).
 
 Backward actions (``1 + E + E * W``): ``0`` pops the last SG/LAT/COORD choice, ``1 + e``
 unsets element ``e`` (COMP), ``1 + E + e * W + w`` removes a ``(e, w)`` site (WYCK). COMP
@@ -30,11 +32,12 @@ import numpy as np
 from pydantic import Field, model_validator
 from pymatgen.core import Lattice, Structure
 
-from loop.errors import ConfigError
-from loop.interfaces.plugin import PluginConfig
 from generators.gflownet.chemistry import ChargeRules
 from generators.gflownet.feasibility import Feasibility, all_count_vectors
+from generators.gflownet.geometry import cross_min_distance, self_min_distance
 from generators.gflownet.spacegroups import PARAM_KINDS, SpaceGroupTable, space_group_table
+from loop.errors import ConfigError
+from loop.interfaces.plugin import PluginConfig
 
 __all__ = ["STAGES", "CrystalEnv", "EnvConfig", "State"]
 
@@ -58,11 +61,22 @@ class EnvConfig(PluginConfig):
     angle_bins: list[float] = Field([80.0, 90.0, 100.0, 110.0], min_length=1, description="degrees")
     coord_bins: int = Field(6, ge=1, le=12, description="bins per free Wyckoff coordinate")
     mask_distance: float = Field(1.0, ge=0.0, description="A; coordinates closer than this are masked")
+    max_repeats: list[int] = Field(
+        [1, 2, 6],
+        min_length=3,
+        max_length=3,
+        description="soft cap on uses of one Wyckoff position with 1, 2, 3 free parameters",
+    )
 
     @model_validator(mode="after")
     def _check(self) -> EnvConfig:
         if self.min_atoms > self.max_atoms:
             raise ValueError(f"min_atoms ({self.min_atoms}) > max_atoms ({self.max_atoms})")
+        from pymatgen.core.periodic_table import Element
+
+        unknown = [e for e in self.elements if not Element.is_valid_symbol(e)]
+        if unknown:
+            raise ValueError(f"unknown element symbols {unknown}")
         if len(set(self.elements)) != len(self.elements):
             raise ValueError(f"elements has duplicates: {self.elements}")
         bad = [g for g in self.space_groups or [] if not 1 <= g <= 230]
@@ -95,8 +109,14 @@ class CrystalEnv:
         self.K = c.max_atoms
         self.C = c.coord_bins
         self.where = where
-        self._bins = {"vpa": list(c.vpa_bins), "b/a": list(c.ratio_bins), "c/a": list(c.ratio_bins),
-                      "alpha": list(c.angle_bins), "beta": list(c.angle_bins), "gamma": list(c.angle_bins)}
+        self._bins = {
+            "vpa": list(c.vpa_bins),
+            "b/a": list(c.ratio_bins),
+            "c/a": list(c.ratio_bins),
+            "alpha": list(c.angle_bins),
+            "beta": list(c.angle_bins),
+            "gamma": list(c.angle_bins),
+        }
         self.L = max(len(v) for v in self._bins.values())
         self.charge = ChargeRules(self.elements, where) if c.charge_neutral else None
         self.space_groups, self._feas = self._build_space_groups()
@@ -112,7 +132,7 @@ class CrystalEnv:
         self.n_actions = self.off_coord + self.C**3
         self.n_bwd_actions = 1 + self.E + self.E * self.W
         self.max_lat = max(len(t.lattice_params) for t in self.tables)
-        self.feature_dim = len(self.features(State()))
+        self.feature_dim = len(self.features(self.initial_state()))
         self._mask_cache: dict[State, np.ndarray] = {}
         self.fallbacks = 0
 
@@ -139,23 +159,43 @@ class CrystalEnv:
             if table.min_multiplicity > c.max_atoms:
                 problems.append((g, f"smallest Wyckoff multiplicity {table.min_multiplicity} > max_atoms"))
                 continue
-            f = Feasibility(table, self.E, c.max_atoms, composition_ok)
-            if len(f.vectors) == 0:
+            room = tuple(
+                (wp.multiplicity, c.max_repeats[wp.dof - 1] if wp.dof else 1)
+                for wp in table.wyckoffs
+                if wp.multiplicity <= c.max_atoms
+            )
+            f = Feasibility(table, self.E, c.max_atoms, composition_ok, room)
+            if len(f.uncapped_vectors) == 0:
                 problems.append((g, "no composition of the elements fits its Wyckoff multiplicities"))
                 continue
             kept.append(g)
             feas.append(f)
         if explicit and problems:
-            raise ConfigError(self.where, [
-                ("space_groups", f"space group {g} ({space_group_table(g).symbol}) cannot hold a composition of "
-                                 f"{self.elements} with {c.min_atoms}-{c.max_atoms} atoms"
-                                 f"{' (charge-neutral)' if c.charge_neutral else ''}: {why}")
-                for g, why in problems])
+            raise ConfigError(
+                self.where,
+                [
+                    (
+                        "space_groups",
+                        f"space group {g} ({space_group_table(g).symbol}) cannot hold a composition of "
+                        f"{self.elements} with {c.min_atoms}-{c.max_atoms} atoms"
+                        f"{' (charge-neutral)' if c.charge_neutral else ''}: {why}",
+                    )
+                    for g, why in problems
+                ],
+            )
         if not kept:
             what = "charge-neutral (SMACT) composition" if c.charge_neutral else "composition"
-            raise ConfigError(self.where, [("elements", f"elements {self.elements} admit no {what} with "
-                                            f"{c.min_atoms}-{c.max_atoms} atoms and {c.min_elements}+ elements "
-                                            "in any allowed space group")])
+            raise ConfigError(
+                self.where,
+                [
+                    (
+                        "elements",
+                        f"elements {self.elements} admit no {what} with "
+                        f"{c.min_atoms}-{c.max_atoms} atoms and {c.min_elements}+ elements "
+                        "in any allowed space group",
+                    )
+                ],
+            )
         return kept, feas
 
     # ----------------------------------------------------------------- structure of states
@@ -208,12 +248,12 @@ class CrystalEnv:
             for e, ks in self._feas[s.sg].allowed_counts(s.counts).items():
                 mask[self.off_comp + e * (self.K + 1) + ks] = True
         elif stage == "WYCK":
-            mask[self.off_wyck: self.off_wyck + self.E * self.W] = self._wyckoff_mask(s)
+            mask[self.off_wyck : self.off_wyck + self.E * self.W] = self._wyckoff_mask(s)
         elif stage == "LAT":
             kind = self.tables[s.sg].lattice_params[len(s.lattice)]
-            mask[self.off_lat: self.off_lat + len(self._bins[kind])] = True
+            mask[self.off_lat : self.off_lat + len(self._bins[kind])] = True
         elif stage == "COORD":
-            mask[self.off_coord:] = self._coord_mask(s)
+            mask[self.off_coord :] = self._coord_mask(s)
         else:
             raise ValueError("a terminal state has no forward actions")
         if not mask.any():  # an invariant of the masks above
@@ -239,7 +279,27 @@ class CrystalEnv:
                 left = tuple(sorted(table.wyckoffs[i].multiplicity for i in fixed_left if i != w))
                 if feas.completable(tuple(int(r) for r in rest), left):
                     out[e * self.W + w] = True
-        return out
+        # soft caps: a position with d free parameters is used at most max_repeats[d - 1] times
+        # (fixed ones once) whenever the counts can still be completed that way; otherwise any
+        # completable position is offered (a line or plane holds few atoms before orbits collide)
+        uses = np.zeros(self.W, dtype=np.int64)
+        for _, w in s.sites:
+            uses[w] += 1
+        caps = [self.config.max_repeats[wp.dof - 1] if wp.dof else 1 for wp in table.wyckoffs]
+        capped = np.zeros_like(out)
+        for k in np.flatnonzero(out):
+            e, w = divmod(int(k), self.W)
+            if uses[w] >= caps[w]:
+                continue
+            rest = remaining.copy()
+            rest[e] -= table.wyckoffs[w].multiplicity
+            room = tuple(
+                (wp.multiplicity, caps[i] - uses[i] - (i == w))
+                for i, wp in enumerate(table.wyckoffs)
+                if wp.multiplicity <= self.K
+            )
+            capped[k] = feas.completable_capped(tuple(int(r) for r in rest), room)
+        return capped if capped.any() else out
 
     def step(self, s: State, a: int) -> State:
         """The child of ``s`` under forward action ``a`` (assumed valid)."""
@@ -274,8 +334,11 @@ class CrystalEnv:
         if s.coords or s.lattice:
             mask[0] = True
         elif s.sites:
-            for e, w in set(s.sites):
-                mask[1 + self.E + e * self.W + w] = True
+            for e, w in set(s.sites):  # a parent counts only if it offers the site (soft caps)
+                rest = list(s.sites)
+                rest.remove((e, w))
+                if self.forward_mask(s._replace(sites=tuple(rest)))[self.off_wyck + e * self.W + w]:
+                    mask[1 + self.E + e * self.W + w] = True
         elif s.sg >= 0 and max(s.counts) >= 0:
             mask[1 + np.flatnonzero(np.array(s.counts) >= 0)] = True
         elif s.sg >= 0:
@@ -303,13 +366,23 @@ class CrystalEnv:
         scale = (volume / unit.volume) ** (1.0 / 3.0)
         return Lattice.from_parameters(scale, scale * ba, scale * ca, alpha, beta, gamma)
 
-    def _coord_points(self, axes: tuple[int, ...]) -> tuple[np.ndarray, np.ndarray]:
-        """Action indices whose unused axes are 0, and their generic points (``k x 3``)."""
-        C = self.C
-        idx = np.arange(C**3)
-        digits = np.stack([idx // (C * C), (idx // C) % C, idx % C], axis=1)
-        keep = np.all(digits[:, [j for j in range(3) if j not in axes]] == 0, axis=1)
-        return idx[keep], (digits[keep] + 0.5) / C
+    def grid(self, dof: int) -> int:
+        """Points per free axis of a ``dof``-parameter site: ``min(floor(C ** (3 / dof)), 3 C)``."""
+        return min(int(np.floor(self.C ** (3 / dof) + 1e-9)), 3 * self.C)
+
+    def generic_points(self, axes: tuple[int, ...], actions: np.ndarray) -> np.ndarray:
+        """Generic points (``k x 3``) of COORD actions (offsets from ``off_coord``) for free ``axes``.
+
+        Action ``a`` is read as ``dof`` digits base ``g = grid(dof)``, one per free axis, each
+        the bin centre ``(digit + 1/2) / g``; unused axes are 0 (the orbit ignores them).
+        """
+        actions = np.asarray(actions, dtype=np.int64)
+        points = np.zeros((len(actions), 3))
+        g = self.grid(len(axes))
+        for j, axis in enumerate(axes):
+            digit = (actions // g ** (len(axes) - 1 - j)) % g
+            points[:, axis] = (digit + 0.5) / g
+        return points
 
     def _positions(self, s: State) -> tuple[list[int], list[np.ndarray]]:
         """Species indices and fractional orbits of every placed site (fixed ones and set free ones)."""
@@ -321,9 +394,7 @@ class CrystalEnv:
             if wp.dof == 0:
                 point = np.zeros((1, 3))
             elif free.index(i) < len(s.coords):
-                a = s.coords[free.index(i)]
-                C = self.C
-                point = (np.array([[a // (C * C), (a // C) % C, a % C]]) + 0.5) / C
+                point = self.generic_points(wp.free_axes, np.array([s.coords[free.index(i)]]))
             else:
                 continue
             species.append(e)
@@ -334,17 +405,17 @@ class CrystalEnv:
         table = self.tables[s.sg]
         i = self.free_sites(s)[len(s.coords)]
         wp = table.wyckoffs[s.sites[i][1]]
-        acts, points = self._coord_points(wp.free_axes)
-        orbits = wp.orbit(points)  # k x m x 3
+        acts = np.arange(self.grid(wp.dof) ** wp.dof)
+        orbits = wp.orbit(self.generic_points(wp.free_axes, acts))  # k x m x 3
         matrix = self.lattice(s).matrix
         _, placed = self._positions(s)
-        d_min = _self_min_distance(orbits, matrix)
+        d_min = self_min_distance(orbits, matrix)
         if placed:
-            d_min = np.minimum(d_min, _cross_min_distance(orbits, np.concatenate(placed), matrix))
+            d_min = np.minimum(d_min, cross_min_distance(orbits, np.concatenate(placed), matrix))
         ok = d_min >= self.config.mask_distance
-        if not ok.any():
+        if not ok.any():  # crowded: offer the placements that keep atoms farthest apart
             self.fallbacks += 1
-            ok[:] = True
+            ok = d_min >= min(0.5 * self.config.mask_distance, float(d_min.max()))
         out = np.zeros(self.C**3, dtype=bool)
         out[acts[ok]] = True
         return out
@@ -360,21 +431,28 @@ class CrystalEnv:
     def describe(self, s: State) -> dict[str, object]:
         """JSON-able summary of a terminal state (space group, formula counts, Wyckoff letters)."""
         table = self.tables[s.sg]
-        return {"space_group": table.number,
-                "counts": {self.elements[e]: int(n) for e, n in enumerate(s.counts) if n > 0},
-                "wyckoffs": [f"{self.elements[e]}:{table.wyckoffs[w].multiplicity}{table.wyckoffs[w].letter}"
-                             for e, w in s.sites]}
+        return {
+            "space_group": table.number,
+            "counts": {self.elements[e]: int(n) for e, n in enumerate(s.counts) if n > 0},
+            "wyckoffs": [
+                f"{self.elements[e]}:{table.wyckoffs[w].multiplicity}{table.wyckoffs[w].letter}" for e, w in s.sites
+            ],
+        }
 
     # ----------------------------------------------------------------- features
     def features(self, s: State) -> np.ndarray:
-        """Fixed-length encoding of a state (float32); see the module docstring for the parts."""
-        E, K, L, C = self.E, self.K, self.L, self.C
-        n_sg = len(self.space_groups) if hasattr(self, "tables") else 0
-        W = getattr(self, "W", 1)
-        max_lat = getattr(self, "max_lat", 6)
+        """Fixed-length encoding of a state (float32, length :attr:`feature_dim`), concatenating:
+        stage one-hot (6); space group and crystal system one-hots (``n_sg + 7``); per element a
+        one-hot of its count or "unset" (``E x (K + 2)``); Wyckoff-site counts (``E x W``, / 4)
+        and atoms still to place per element (``E``, / K); chosen lattice bins (``max_lat x L``);
+        what comes next (lattice parameter kind, free axes, multiplicity / K and element of the
+        next free site); per placed free site ``[1, sin 2 pi p, cos 2 pi p]`` (``K x 7``).
+        """
+        E, K, L, W, max_lat, n_sg = self.E, self.K, self.L, self.W, self.max_lat, self.n_sg
         parts: list[np.ndarray] = []
+        stage_name = self.stage(s)
         stage = np.zeros(len(STAGES), dtype=np.float32)
-        stage[STAGES.index(self.stage(s)) if n_sg else 0] = 1.0
+        stage[STAGES.index(stage_name)] = 1.0
         parts.append(stage)
         sg = np.zeros(n_sg + 7, dtype=np.float32)
         systems = ("triclinic", "monoclinic", "orthorhombic", "tetragonal", "trigonal", "hexagonal", "cubic")
@@ -383,7 +461,7 @@ class CrystalEnv:
             sg[n_sg + systems.index(self.tables[s.sg].crystal_system)] = 1.0
         parts.append(sg)
         comp = np.zeros((E, K + 2), dtype=np.float32)
-        counts = s.counts if s.counts else (-1,) * E
+        counts = s.counts
         comp[np.arange(E), np.array(counts) + 1] = 1.0
         parts.append(comp.ravel())
         sites = np.zeros((E, W), dtype=np.float32)
@@ -397,13 +475,15 @@ class CrystalEnv:
         for j, b in enumerate(s.lattice):
             lat[j, b] = 1.0
         nxt = np.zeros(len(PARAM_KINDS) + 3 + 1 + E, dtype=np.float32)
-        stage_name = self.stage(s) if n_sg else "SG"
         if stage_name == "LAT":
             nxt[PARAM_KINDS.index(self.tables[s.sg].lattice_params[len(s.lattice)])] = 1.0
-        coords = np.zeros((K, 3, C), dtype=np.float32)
+        coords = np.zeros((K, 7), dtype=np.float32)
         if stage_name in ("COORD", "DONE"):
+            free = self.free_sites(s)
             for j, a in enumerate(s.coords):
-                coords[j, 0, a // (C * C)] = coords[j, 1, (a // C) % C] = coords[j, 2, a % C] = 1.0
+                wp = self.tables[s.sg].wyckoffs[s.sites[free[j]][1]]
+                angle = 2 * np.pi * self.generic_points(wp.free_axes, np.array([a]))[0]
+                coords[j] = [1.0, *np.sin(angle), *np.cos(angle)]
         if stage_name == "COORD":
             e, w = s.sites[self.free_sites(s)[len(s.coords)]]
             wp = self.tables[s.sg].wyckoffs[w]
@@ -412,26 +492,3 @@ class CrystalEnv:
             nxt[len(PARAM_KINDS) + 4 + e] = 1.0
         parts += [lat.ravel(), nxt, coords.ravel()]
         return np.concatenate(parts).astype(np.float32)
-
-
-def _frac_min_image(diff: np.ndarray, matrix: np.ndarray) -> np.ndarray:
-    """Shortest Cartesian length of fractional differences ``diff`` (``... x 3``) over the 27 nearest images."""
-    diff = diff - np.round(diff)
-    shifts = np.array([[i, j, k] for i in (-1, 0, 1) for j in (-1, 0, 1) for k in (-1, 0, 1)], dtype=float)
-    cart = (diff[..., None, :] + shifts) @ matrix  # ... x 27 x 3
-    return np.sqrt(np.min(np.einsum("...i,...i->...", cart, cart), axis=-1))
-
-
-def _self_min_distance(orbits: np.ndarray, matrix: np.ndarray) -> np.ndarray:
-    """Shortest distance between distinct members of each orbit (``k x m x 3`` -> ``k``)."""
-    m = orbits.shape[1]
-    if m < 2:
-        return np.full(len(orbits), np.inf)
-    iu, ju = np.triu_indices(m, 1)
-    return _frac_min_image(orbits[:, iu] - orbits[:, ju], matrix).min(1)
-
-
-def _cross_min_distance(orbits: np.ndarray, placed: np.ndarray, matrix: np.ndarray) -> np.ndarray:
-    """Shortest distance from each orbit (``k x m x 3``) to the placed atoms (``p x 3``) -> ``k``."""
-    diff = orbits[:, :, None, :] - placed[None, None]
-    return _frac_min_image(diff, matrix).reshape(len(orbits), -1).min(1)

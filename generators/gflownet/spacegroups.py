@@ -88,12 +88,19 @@ class SpaceGroupTable:
 
 
 def _system(number: int) -> str:
-    bounds = [(2, "triclinic"), (15, "monoclinic"), (74, "orthorhombic"), (142, "tetragonal"),
-              (167, "trigonal"), (194, "hexagonal"), (230, "cubic")]
+    bounds = [
+        (2, "triclinic"),
+        (15, "monoclinic"),
+        (74, "orthorhombic"),
+        (142, "tetragonal"),
+        (167, "trigonal"),
+        (194, "hexagonal"),
+        (230, "cubic"),
+    ]
     return next(name for hi, name in bounds if number <= hi)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def space_group_table(number: int) -> SpaceGroupTable:
     """The table of space group ``number`` (1-230), built once from pyxtal's data."""
     from pyxtal.symmetry import Group
@@ -116,5 +123,6 @@ def space_group_table(number: int) -> SpaceGroupTable:
                 free_axes=free_axes,
             )
         )
-    return SpaceGroupTable(number=number, symbol=str(group.symbol), crystal_system=_system(number),
-                           wyckoffs=tuple(wyckoffs))
+    return SpaceGroupTable(
+        number=number, symbol=str(group.symbol), crystal_system=_system(number), wyckoffs=tuple(wyckoffs)
+    )

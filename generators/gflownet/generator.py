@@ -1,0 +1,295 @@
+"""The GFlowNet generator plug-in (kind ``gflownet``).
+
+Samples crystals from the :class:`~generators.gflownet.env.CrystalEnv` with a conditional
+forward policy and fine-tunes it by trajectory balance on the loop's score::
+
+    s'(x) = s(x) - invalid_penalty * [x invalid] - duplicate_penalty * [x already observed]
+                 - energy_weight * E_pot(x) / N_atoms          (only with a ``potential``)
+    log R(x) = max(beta * s'(x), log_reward_min)
+
+where ``s`` is the :data:`~loop.interfaces.ScoreFn` passed to :meth:`update` (the ranker's
+acquisition) and ``E_pot`` a single-point energy from the registered ``Potential`` named by
+``potential`` (through the registry; this package imports no other stage). A NaN score
+is recorded (:attr:`GFlowNetGenerator.nan_rewards`, a warning, ``metadata``) and counts
+as ``min(finite scores) - nan_penalty``. Each :meth:`update` continues training from the
+current weights (the loop stores :meth:`state_dict` per round and restores it on resume).
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import logging
+import time
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import torch
+from pydantic import Field
+
+from generators.gflownet.buffer import ReplayBuffer
+from generators.gflownet.env import CrystalEnv, EnvConfig, State
+from generators.gflownet.policy import GFlowNetPolicy
+from generators.gflownet.sampler import LiveSpace, Trajectory, rollout
+from generators.gflownet.trainer import TBTrainer, TrainConfig
+from generators.gflownet.validity import structure_problem
+from loop.errors import ConfigError
+from loop.interfaces import Generator, PluginContext, Potential, ScoreFn, resolve_device
+from loop.records import Candidate, Observation, Origin
+
+__all__ = ["GFlowNetConfig", "GFlowNetGenerator"]
+
+log = logging.getLogger(__name__)
+
+
+class GFlowNetConfig(EnvConfig):
+    """Options of the ``gflownet`` generator: the environment's limits plus training."""
+
+    beta: float = Field(4.0, gt=0, description="reward sharpness: R = exp(beta * s)")
+    invalid_penalty: float = Field(2.0, ge=0)
+    duplicate_penalty: float = Field(1.0, ge=0)
+    nan_penalty: float = Field(2.0, ge=0)
+    log_reward_min: float = Field(-30.0, description="floor of log R")
+    condition: list[str] | None = Field(None, description="target names; None: the campaign objectives")
+    condition_scales: dict[str, float] = Field(default_factory=dict, description="target -> divisor (default 1)")
+    hidden: int = Field(256, ge=8)
+    layers: int = Field(2, ge=1)
+    train: TrainConfig = Field(default_factory=TrainConfig)
+    steps_per_update: int = Field(50, ge=0)
+    seconds_per_update: float | None = Field(None, gt=0, description="stop an update's training early")
+    buffer_size: int = Field(500, ge=0)
+    sample_temperature: float = Field(1.0, gt=0)
+    device: str = "auto"
+    potential: str | None = Field(None, description="registered Potential for a fast energy term")
+    potential_options: dict[str, Any] = Field(default_factory=dict)
+    energy_weight: float = Field(0.0, ge=0, description="weight of the potential's eV/atom in s'")
+
+
+def _encode_state(module: torch.nn.Module | torch.optim.Optimizer) -> str:
+    buf = io.BytesIO()
+    torch.save(module.state_dict(), buf)
+    return base64.b64encode(buf.getvalue()).decode("ascii")
+
+
+def _decode_state(text: str) -> Any:
+    return torch.load(io.BytesIO(base64.b64decode(text)), map_location="cpu", weights_only=True)
+
+
+class GFlowNetGenerator(Generator):
+    """Crystal-GFN-style conditional GFlowNet emitting full structures."""
+
+    Config = GFlowNetConfig
+    name = "gflownet"
+    version = "1"
+
+    def __init__(self, config: GFlowNetConfig | None = None, context: PluginContext | None = None) -> None:
+        super().__init__(config, context)
+        cfg: GFlowNetConfig = self.config  # type: ignore[assignment]
+        self.env = CrystalEnv(cfg, where="generator.options")
+        self.space = LiveSpace(self.env)
+        self.condition_names = list(
+            cfg.condition if cfg.condition is not None else [o.name for o in self.context.objectives]
+        )
+        self.device = resolve_device(cfg.device if cfg.device != "auto" else self.context.device)
+        torch.manual_seed(self.context.seed)
+        self.policy = GFlowNetPolicy(
+            self.env.feature_dim,
+            len(self.condition_names),
+            self.env.n_actions,
+            self.env.n_bwd_actions,
+            cfg.hidden,
+            cfg.layers,
+        ).to(self.device)
+        self.trainer = TBTrainer(self.space, self.policy, cfg.train)
+        self.buffer = ReplayBuffer(cfg.buffer_size)
+        self.rng = np.random.default_rng(self.context.seed)
+        self.cond = torch.zeros(len(self.condition_names), device=self.device)
+        self.generated: dict[str, list[int]] = {}
+        self.observed: set[str] = set()
+        self.nan_rewards = 0
+        self.rounds = 0
+        self.potential: Potential | None = None
+        if cfg.potential is not None:
+            from loop import registry
+
+            self.potential = registry.create(  # type: ignore[assignment]
+                "potentials",
+                {"kind": cfg.potential, "options": cfg.potential_options},
+                self.context,
+                where="generator.options.potential",
+            )
+
+    # ------------------------------------------------------------------ conditioning
+    def condition_vector(self, condition: Mapping[str, Any] | None) -> torch.Tensor:
+        """The target vector in :attr:`condition_names` order, each divided by its
+        ``condition_scales`` entry (missing names are 0)."""
+        values = []
+        for name in self.condition_names:
+            v = float((condition or {}).get(name, 0.0))
+            if not np.isfinite(v):
+                raise ConfigError("generator.condition", [(name, f"target must be finite, got {v}")])
+            values.append(v / self.config.condition_scales.get(name, 1.0))
+        unknown = sorted(set(condition or {}) - set(self.condition_names))
+        if unknown:
+            raise ConfigError(
+                "generator.condition",
+                [("", f"unknown targets {unknown}; the model is conditioned on {self.condition_names}")],
+            )
+        return torch.tensor(values, dtype=torch.float32, device=self.device)
+
+    # ------------------------------------------------------------------ sampling
+    def _candidate(self, traj: Trajectory) -> Candidate:
+        s: State = traj.terminal
+        structure = self.env.decode(s)
+        problem = structure_problem(structure)
+        meta = {**self.env.describe(s), "actions": list(traj.actions), "valid": problem is None}
+        if problem:
+            meta["invalid_reason"] = problem
+        return Candidate.from_structure(structure, origin=Origin(generator=self.name, round=self.rounds), metadata=meta)
+
+    def sample(self, n: int | None, condition: Mapping[str, Any] | None, rng: np.random.Generator) -> list[Candidate]:
+        """``n`` candidates drawn from the forward policy (``n=None`` means 1: the space is not finite)."""
+        if condition is not None:
+            self.cond = self.condition_vector(condition)
+        self.policy.eval()
+        trajs = rollout(
+            self.space,
+            self.policy,
+            int(n or 1),
+            self.cond,
+            rng,
+            temperature=self.config.sample_temperature,
+            epsilon=0.0,
+        )
+        out = []
+        for t in trajs:
+            cand = self._candidate(t)
+            self.generated[cand.id] = list(t.actions)
+            out.append(cand)
+        if len(self.generated) > 20_000:  # the lab only ever makes recent proposals
+            for key in list(self.generated)[: len(self.generated) - 20_000]:
+                del self.generated[key]
+        return out
+
+    # ------------------------------------------------------------------ reward
+    def _replay(self, actions: Sequence[int]) -> Trajectory:
+        states = [self.env.initial_state()]
+        for a in actions:
+            states.append(self.env.step(states[-1], int(a)))
+        return Trajectory(states=states, actions=[int(a) for a in actions])
+
+    def log_reward_fn(self, score: ScoreFn):
+        """``terminal states -> log R`` built from ``score`` (see the module docstring)."""
+        cfg: GFlowNetConfig = self.config  # type: ignore[assignment]
+
+        def log_reward(terminals: Sequence[State]) -> np.ndarray:
+            cands = []
+            for s in terminals:
+                structure = self.env.decode(s)
+                cands.append((Candidate.from_structure(structure), structure_problem(structure) is None))
+            raw = np.asarray(score([c for c, _ in cands]), dtype=float).reshape(-1)
+            if raw.shape != (len(cands),):
+                raise ValueError(f"score returned shape {raw.shape}, expected ({len(cands)},)")
+            bad = ~np.isfinite(raw)
+            if bad.any():
+                self.nan_rewards += int(bad.sum())
+                log.warning("score returned %d non-finite values; penalised (%d so far)", bad.sum(), self.nan_rewards)
+                floor = float(raw[~bad].min()) if (~bad).any() else 0.0
+                raw = np.where(bad, floor - cfg.nan_penalty, raw)
+            invalid = np.array([not ok for _, ok in cands])
+            dup = np.array([c.id in self.observed for c, _ in cands])
+            s_eff = raw - cfg.invalid_penalty * invalid - cfg.duplicate_penalty * dup
+            if self.potential is not None and cfg.energy_weight > 0:
+                s_eff = s_eff - cfg.energy_weight * self._energy_per_atom([c for c, _ in cands], s_eff)
+            return np.maximum(cfg.beta * s_eff, cfg.log_reward_min)
+
+        return log_reward
+
+    def _energy_per_atom(self, cands: Sequence[Candidate], s_eff: np.ndarray) -> np.ndarray:
+        """Potential energies per atom; a failed or NaN energy counts as the batch's worst (+ nan_penalty)."""
+        assert self.potential is not None
+        try:
+            results = self.potential.predict([c.structure for c in cands])
+            e = np.array([r.energy_per_atom for r in results], dtype=float)
+        except Exception as exc:  # a potential failure must not stop training: penalise the batch
+            log.warning("potential failed on a batch of %d: %s", len(cands), exc)
+            e = np.full(len(cands), np.nan)
+        bad = ~np.isfinite(e)
+        if bad.any():
+            self.nan_rewards += int(bad.sum())
+            worst = float(e[~bad].max()) if (~bad).any() else 0.0
+            e = np.where(bad, worst + self.config.nan_penalty / max(self.config.energy_weight, 1e-9), e)
+        return e
+
+    # ------------------------------------------------------------------ training
+    def train(self, score: ScoreFn, steps: int | None = None, seconds: float | None = None) -> list[dict[str, float]]:
+        """Trajectory-balance steps on ``score`` (``steps`` and/or ``seconds``, whichever ends first)."""
+        cfg: GFlowNetConfig = self.config  # type: ignore[assignment]
+        steps = cfg.steps_per_update if steps is None else steps
+        seconds = cfg.seconds_per_update if seconds is None else seconds
+        log_reward = self.log_reward_fn(score)
+        self.buffer.rescore(log_reward)
+        history, start = [], time.perf_counter()
+        for _ in range(steps):
+            stats = self.trainer.step(log_reward, self.cond, self.rng, replay=self.buffer.items())
+            trajs, log_r = self.trainer.last_batch
+            self.buffer.add(trajs, log_r)
+            history.append(stats)
+            if seconds is not None and time.perf_counter() - start > seconds:
+                break
+        if history:
+            log.info(
+                "gflownet: %d TB steps, loss %.4g, log Z %.3g", len(history), history[-1]["loss"], history[-1]["log_z"]
+            )
+        return history
+
+    def update(self, observations: Sequence[Observation], score: ScoreFn | None = None) -> None:
+        """Remember what the lab made, replay it, and continue training on the refreshed score."""
+        made = []
+        for obs in observations:
+            self.observed.add(obs.candidate_id)
+            if obs.success and obs.candidate_id in self.generated:
+                made.append(self._replay(self.generated[obs.candidate_id]))
+        if score is None:
+            log.info("gflownet.update without a score: %d observations remembered, no training", len(observations))
+            return
+        if made:
+            log_r = self.log_reward_fn(score)([t.terminal for t in made])
+            for t, r in zip(made, log_r, strict=True):
+                self.buffer.add_lab(t, float(r))
+        self.train(score)
+        self.rounds += 1
+
+    # ------------------------------------------------------------------ checkpoints
+    def state_dict(self) -> dict[str, Any]:
+        """JSON-able: base64 ``torch.save`` of policy and optimiser, buffer actions, bookkeeping."""
+        return {
+            "version": self.version,
+            "policy": _encode_state(self.policy),
+            "optimizer": _encode_state(self.trainer.optimizer),
+            "buffer": self.buffer.state_dict(),
+            "generated": self.generated,
+            "observed": sorted(self.observed),
+            "rounds": self.rounds,
+            "steps": self.trainer.steps,
+            "nan_rewards": self.nan_rewards,
+            "condition": self.cond.cpu().tolist(),
+        }
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        """Restore :meth:`state_dict` (tensors loaded with ``weights_only=True``)."""
+        self.policy.load_state_dict(_decode_state(state["policy"]))
+        self.policy.to(self.device)
+        self.trainer.optimizer.load_state_dict(_decode_state(state["optimizer"]))
+        self.generated = {k: list(v) for k, v in state.get("generated", {}).items()}
+        self.observed = set(state.get("observed", []))
+        self.rounds = int(state.get("rounds", 0))
+        self.trainer.steps = int(state.get("steps", 0))
+        self.nan_rewards = int(state.get("nan_rewards", 0))
+        self.cond = torch.tensor(state.get("condition", [0.0] * len(self.condition_names)), device=self.device)
+        buf = state.get("buffer", {})
+        self.buffer = ReplayBuffer(self.config.buffer_size)
+        self.buffer.add([self._replay(a) for a in buf.get("high", [])], [0.0] * len(buf.get("high", [])))
+        for a in buf.get("lab", []):
+            self.buffer.add_lab(self._replay(a), 0.0)

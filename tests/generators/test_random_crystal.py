@@ -1,0 +1,31 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from generators.gflownet.chemistry import smact_valid
+from generators.random_crystal import RandomCrystalGenerator
+from loop.errors import ConfigError
+from loop.interfaces import PluginContext
+
+
+def test_random_crystals_are_symmetric_and_in_the_system(tmp_path: Path) -> None:
+    cfg = RandomCrystalGenerator.Config(elements=["Na", "Cl"], space_groups=[62, 194, 225], max_atoms=8)
+    gen = RandomCrystalGenerator(cfg, PluginContext(work_dir=tmp_path))
+    cands = gen.sample(4, None, np.random.default_rng(0))
+    assert len(cands) == 4
+    for c in cands:
+        assert c.origin.generator == "random_crystal"
+        assert c.metadata["space_group"] in (62, 194, 225)
+        comp = c.structure.composition.get_el_amt_dict()
+        assert set(comp) <= {"Na", "Cl"} and sum(comp.values()) <= 8 and smact_valid(comp)
+
+
+def test_bad_limits_are_config_errors(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="space group 225"):
+        RandomCrystalGenerator(
+            RandomCrystalGenerator.Config(elements=["Na", "Cl"], space_groups=[225], max_atoms=2),
+            PluginContext(work_dir=tmp_path),
+        )
