@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import logging
 import time
 from collections.abc import Sequence
@@ -283,6 +284,9 @@ class RoundPlanner:
         try:
             c.tracker.log_metrics(metrics, step=rnd.index)
             crash_point("mlflow_logging")
+            saved = c.ledger.latest_generator_state()
+            if saved is not None and saved[0] == rnd.index and saved[1].get("state"):
+                c.tracker.log_text(json.dumps(saved[1]), f"rounds/{rnd.index:04d}/generator_checkpoint.json")
             sels = c.ledger.selections(rnd.index)
             if sels:
                 c.tracker.log_text(self._selections_csv(rnd.index), f"rounds/{rnd.index:04d}/selections.csv")
