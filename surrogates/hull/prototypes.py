@@ -4,8 +4,9 @@ Elements: fcc, bcc, hcp, simple cubic and diamond; diatomic gases (H, N, O, F, C
 also as a dimer in a 10 A box (relaxed with a fixed cell). Binaries A-B, both ways round:
 rocksalt, CsCl, zincblende (AB), fluorite (AB2) and L1_2 (AB3). Ternaries A-B-C: the cubic
 perovskite ABC3 in every decoration. A system of more elements gets the prototypes of all
-its sub-systems. Each cell is scaled to the volume the atoms' radii suggest,
-``V = sum_i (4/3) pi r_i^3 / 0.52``; the relaxation finds the rest.
+its sub-systems. Each cell is reduced to its primitive cell and scaled to the volume the atoms' radii suggest,
+``V = sum_i (4/3) pi r_i^3 / 0.68`` with ``r_i`` the atomic radius (at least 1 A, so that
+anions such as O are not crushed); the relaxation finds the rest.
 """
 
 from __future__ import annotations
@@ -20,7 +21,8 @@ from pymatgen.core import Element, Lattice, Structure
 __all__ = ["DIATOMIC", "PROTOTYPE_NAMES", "Prototype", "prototypes"]
 
 DIATOMIC = frozenset({"H", "N", "O", "F", "Cl", "Br", "I"})
-_PACKING = 0.52
+_PACKING = 0.68
+_MIN_RADIUS = 1.0
 
 
 @dataclass(frozen=True)
@@ -35,12 +37,13 @@ class Prototype:
 def _radius(symbol: str) -> float:
     el = Element(symbol)
     r = el.atomic_radius or el.atomic_radius_calculated
-    return float(r) if r else 1.5
+    return max(float(r), _MIN_RADIUS) if r else 1.5
 
 
 def _scaled(structure: Structure) -> Structure:
-    vol = sum(4.0 / 3.0 * math.pi * _radius(site.specie.symbol) ** 3 for site in structure) / _PACKING
-    s = structure.copy()
+    """The primitive cell, scaled to the radii's volume (see module docs)."""
+    s = structure.get_primitive_structure()
+    vol = sum(4.0 / 3.0 * math.pi * _radius(site.specie.symbol) ** 3 for site in s) / _PACKING
     s.scale_lattice(vol)
     return s
 

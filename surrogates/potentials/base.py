@@ -112,7 +112,7 @@ class ASEPotential(Potential, abc.ABC):
         check_structure(structure, self.supported_numbers)
 
     def predict(self, structures: Sequence[Structure]) -> list[PotentialResult]:
-        """Energies (eV), forces ``n x 3`` (eV/A), stresses ``3 x 3`` (GPa), batched.
+        """Energies (eV), forces ``n x 3`` (eV/A), stresses ``3 x 3`` (GPa, ASE sign: negative under compression), batched.
 
         Raises :class:`StructureError` naming the index of the first invalid structure.
         """

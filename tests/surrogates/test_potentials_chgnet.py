@@ -5,13 +5,13 @@ import socket
 
 import numpy as np
 import pytest
-from tests.surrogates._mlip_data import chgnet, cscl, rocksalt
 from pymatgen.core import Lattice, Structure
 
 from loop.errors import StructureError
 from loop.interfaces import PluginContext
 from surrogates.potentials import chgnet as chgnet_module
 from surrogates.potentials.chgnet import CHGNetPotential
+from tests.surrogates._mlip_data import chgnet, cscl, rocksalt
 
 
 def test_bundled_weights_load_without_network(monkeypatch, tmp_path):

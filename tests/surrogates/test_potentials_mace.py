@@ -87,6 +87,19 @@ def test_descriptors_are_invariant_and_batched(tmp_path):
     assert not np.allclose(d[0], d[3])
 
 
+def test_candidate_descriptors_have_nan_rows_for_what_the_potential_cannot_take(tmp_path):
+    from loop.records import Candidate
+    from surrogates.potentials.descriptors import candidate_descriptors
+
+    pot = _pot(tmp_path)
+    kcl = Structure(Lattice.cubic(3.5), ["K", "Cl"], [[0, 0, 0], [0.5, 0.5, 0.5]])
+    cands = [Candidate.from_structure(rocksalt()), Candidate.from_params({"x": 1.0}), Candidate.from_structure(kcl)]
+    X = candidate_descriptors(cands, pot)
+    assert X.shape == (3, 8)
+    assert np.allclose(X[0], pot.descriptors([rocksalt()])[0])
+    assert np.isnan(X[1]).all() and np.isnan(X[2]).all()
+
+
 def test_relax_and_uncovered_elements(tmp_path):
     pot = _pot(tmp_path)
     kcl = Structure(Lattice.cubic(3.5), ["K", "Cl"], [[0, 0, 0], [0.5, 0.5, 0.5]])

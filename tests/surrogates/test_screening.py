@@ -25,7 +25,7 @@ def _screen(tmp_path, **opts) -> MLIPScreen:
     options.update(opts)
     refs = tmp_path / "refs"
     if not refs.exists():
-        refs.mkdir()
+        refs.mkdir(parents=True)
         for i, s in enumerate([rocksalt(), bcc_na(), Structure(Lattice.cubic(10.0), ["Cl", "Cl"], [[0, 0, 0], [0.2, 0, 0]])]):
             s.to(filename=str(refs / f"ref{i}.cif"))
     options.setdefault("reference_dir", str(refs))
@@ -56,6 +56,7 @@ def test_duplicates_are_found_across_settings_and_supercells():
     assert index.comparisons >= 1
 
 
+@pytest.mark.slow
 def test_screen_records_a_reason_for_every_candidate(tmp_path):
     screen = _screen(tmp_path)
     over = Structure(Lattice.cubic(4.0), ["Na", "Cl"], [[0, 0, 0], [0.05, 0, 0]])
