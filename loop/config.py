@@ -26,6 +26,7 @@ __all__ = [
     "BudgetConfig",
     "CampaignConfig",
     "LedgerConfig",
+    "NamedStageSpec",
     "RequestPolicy",
     "RuntimeConfig",
     "StageSpec",
@@ -45,6 +46,12 @@ class StageSpec(_Cfg):
 
     kind: str
     options: dict[str, Any] = Field(default_factory=dict)
+
+
+class NamedStageSpec(StageSpec):
+    """A lab among several: its ``name`` is what requests are routed to."""
+
+    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$", description="Name of this lab (unique).")
 
 
 class BudgetConfig(_Cfg):
@@ -110,6 +117,9 @@ class CampaignConfig(_Cfg):
     screen: StageSpec = Field(default_factory=lambda: StageSpec(kind="passthrough"), description="Which proposals are worth ranking.")
     ranker: StageSpec = Field(default_factory=lambda: StageSpec(kind="random"), description="Which candidates the lab tests next.")
     lab: StageSpec | None = Field(default=None, description="The lab; None for ask/tell campaigns (suggest/observe).")
+    labs: list[NamedStageSpec] = Field(
+        default_factory=list, description="Several labs (instead of `lab`): each request goes to a lab that can do it."
+    )
     proposals: int = Field(default=200, ge=1, description="Candidates asked of a generator per round (a finite pool: all).")
     requests: RequestPolicy = Field(default_factory=RequestPolicy, description="Timeouts, resubmission, approval.")
     tracking: TrackingConfig = Field(default_factory=TrackingConfig, description="MLflow.")
@@ -121,7 +131,18 @@ class CampaignConfig(_Cfg):
         names = [o.name for o in self.objectives]
         if len(set(names)) != len(names):
             raise ValueError(f"objective names must be unique, got {names}")
+        if self.lab is not None and self.labs:
+            raise ValueError("give either lab or labs, not both")
+        lab_names = [spec.name for spec in self.labs]
+        if len(set(lab_names)) != len(lab_names):
+            raise ValueError(f"lab names must be unique, got {lab_names}")
         return self
+
+    def lab_specs(self) -> dict[str, StageSpec]:
+        """Lab name -> spec (a single ``lab`` is named by its kind)."""
+        if self.lab is not None:
+            return {self.lab.kind: self.lab}
+        return {spec.name: spec for spec in self.labs}
 
     def stages(self) -> dict[str, tuple[str, StageSpec]]:
         """``{field: (registry group, spec)}`` for every configured stage."""
@@ -132,6 +153,8 @@ class CampaignConfig(_Cfg):
         }
         if self.lab is not None:
             out["lab"] = ("labs", self.lab)
+        for i, spec in enumerate(self.labs):
+            out[f"labs.{i}"] = ("labs", spec)
         return out
 
     def to_yaml(self) -> str:
@@ -200,9 +223,11 @@ def parse_config(data: Any, source: str = "<config>", base_dir: Path | None = No
     # Validate each stage's options even when other parts failed, so all errors show at once.
     groups = {"generator": "generators", "screen": "screens", "ranker": "rankers", "lab": "labs"}
     defaults = {"screen": {"kind": "passthrough"}, "ranker": {"kind": "random"}}
+    stages: list[tuple[str, str, Any]] = [(f, g, data.get(f, defaults.get(f))) for f, g in groups.items()]
+    if isinstance(data.get("labs"), list):
+        stages += [(f"labs.{i}", "labs", spec) for i, spec in enumerate(data["labs"])]
     resolved: dict[str, dict[str, Any]] = {}
-    for field, group in groups.items():
-        spec = data.get(field, defaults.get(field))
+    for field, group, spec in stages:
         if not isinstance(spec, Mapping) or not isinstance(spec.get("kind"), str):
             continue
         options = spec.get("options") or {}
@@ -225,7 +250,10 @@ def parse_config(data: Any, source: str = "<config>", base_dir: Path | None = No
         raise ConfigError(source, problems)
     assert cfg is not None
     for field, opts in resolved.items():
-        getattr(cfg, field).options = opts
+        if field.startswith("labs."):
+            cfg.labs[int(field.split(".")[1])].options = opts
+        else:
+            getattr(cfg, field).options = opts
     return cfg
 
 

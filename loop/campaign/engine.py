@@ -75,9 +75,12 @@ class Campaign:
         self._generator: Generator | None = None
         self._screen: Screen | None = None
         self._ranker: Ranker | None = None
-        self._lab: LabAdapter | None = None
-        lab_cls = registry.load("labs", config.lab.kind) if config.lab is not None else None
-        simulated = bool(getattr(lab_cls, "simulated", False))
+        self._labs: dict[str, LabAdapter] | None = None
+        kinds = {spec.kind for spec in config.lab_specs().values()}
+        simulated_kinds = {k for k in kinds if getattr(registry.load("labs", k), "simulated", False)}
+        if simulated_kinds and simulated_kinds != kinds:
+            raise ConfigError(config.name, [("labs", f"simulated labs {sorted(simulated_kinds)} cannot run beside wall-clock labs {sorted(kinds - simulated_kinds)}")])
+        simulated = bool(simulated_kinds)
         self.clock: SimulatedClock | WallClock = (
             SimulatedClock(float(ledger.get_meta("clock", 0.0))) if simulated else WallClock()
         )
@@ -101,7 +104,7 @@ class Campaign:
         campaign = cls(directory, config, ledger, lock=lock)
         try:  # build every stage first: a bad data file must not leave a half-made campaign
             campaign.generator, campaign.screen, campaign.ranker  # noqa: B018
-            if config.lab is not None:
+            if config.lab_specs():
                 campaign.check_lab_measures_objectives()
         except BaseException:
             campaign.close()
@@ -147,9 +150,9 @@ class Campaign:
         return cls(directory, config, ledger, lock=lock)
 
     def close(self) -> None:
-        if self._lab is not None:
-            self._lab.close()
-            self._lab = None
+        for lab in (self._labs or {}).values():
+            lab.close()
+        self._labs = None
         if self._lock is not None:
             self._lock.release()
         self.ledger.close()
@@ -200,23 +203,54 @@ class Campaign:
         return self._ranker  # type: ignore[return-value]
 
     @property
-    def lab(self) -> LabAdapter:
-        if self.config.lab is None:
+    def labs(self) -> dict[str, LabAdapter]:
+        """Lab name -> adapter (one entry for a campaign with a single ``lab``)."""
+        specs = self.config.lab_specs()
+        if not specs:
             raise ConfigError("campaign", [("lab", "this campaign has no lab; use suggest() and observe()")])
-        if self._lab is None:
-            self._lab = registry.create("labs", self.config.lab, self.context("lab"), "lab")  # type: ignore[assignment]
-        return self._lab  # type: ignore[return-value]
+        if self._labs is None:
+            labs: dict[str, LabAdapter] = {}
+            for name, spec in specs.items():
+                stage = "lab" if self.config.lab is not None else f"lab-{name}"
+                ctx = self.context(stage)
+                ctx.name = name
+                labs[name] = registry.create("labs", spec, ctx, stage)  # type: ignore[assignment]
+            self._labs = labs
+        return self._labs
+
+    @property
+    def lab(self) -> LabAdapter:
+        """The campaign's first (or only) lab."""
+        return next(iter(self.labs.values()))
+
+    def lab_for(self, request: ExperimentRequest) -> LabAdapter | None:
+        return (self.labs if self.config.lab_specs() else {}).get(request.lab)
+
+    def capable_labs(self) -> list[str]:
+        """Labs that measure every objective and constraint."""
+        needed = {o.name for o in self.config.objectives} | {c.name for c in self.config.constraints}
+        out = []
+        for name, lab in self.labs.items():
+            caps = lab.capabilities()
+            if needed <= set(caps.properties) | ({"yield"} if caps.xrd else set()):
+                out.append(name)
+        return out
 
     def check_lab_measures_objectives(self) -> None:
-        """Every objective and constraint must be something the lab reports."""
-        caps = self.lab.capabilities()
-        measured = set(caps.properties) | ({"yield"} if caps.xrd else set())
+        """Every objective and constraint must be something (at least one) lab reports."""
+        measured: set[str] = set()
+        for lab in self.labs.values():
+            caps = lab.capabilities()
+            measured |= set(caps.properties) | ({"yield"} if caps.xrd else set())
+        names = ", ".join(f"{n} ({s.kind})" for n, s in self.config.lab_specs().items())
         problems = [
-            (f"{kind}.{i}.name", f"the lab ({self.config.lab.kind}) does not measure {item.name!r}; it reports {sorted(measured)}")
+            (f"{kind}.{i}.name", f"no lab measures {item.name!r} (labs: {names}; they report {sorted(measured)})")
             for kind, items in (("objectives", self.config.objectives), ("constraints", self.config.constraints))
             for i, item in enumerate(items)
             if item.name not in measured
         ]
+        if not problems and not self.capable_labs():
+            problems.append(("labs", "no single lab measures every objective and constraint"))
         if problems:
             raise ConfigError(self.config.name, problems)
 
@@ -254,7 +288,7 @@ class Campaign:
     def collect(self) -> int:
         """Poll the lab, record new observations, apply timeouts; returns how many were new."""
         new = 0
-        results = self.lab.poll()
+        results = [obs for lab in self.labs.values() for obs in lab.poll()]
         if results:
             crash_point("results_polled")
         for obs in results:
@@ -275,7 +309,9 @@ class Campaign:
                 reason = f"no result after {timeout:g} s"
                 if self.ledger.transition(req.request_id, RequestStatus.ABANDONED, now, reason):
                     log.warning("request %s abandoned: %s", req.request_id, reason)
-                    self.lab.cancel(req.request_id)
+                    lab = self.lab_for(req)
+                    if lab is not None:
+                        lab.cancel(req.request_id)
                     self.planner.maybe_resubmit(req)
 
     # -- the loop -----------------------------------------------------------------------
@@ -378,8 +414,10 @@ class Campaign:
                     outcome = "cancelled"
                     targets = [r.request_id for r in self.ledger.requests([RequestStatus.PLANNED, *self.pending_statuses])]
                 for rid in targets:
-                    if self.config.lab is not None and self.ledger.request(rid).status.pending:
-                        self.lab.cancel(rid)
+                    req = self.ledger.request(rid)
+                    lab = self.lab_for(req) if req.status.pending else None
+                    if lab is not None:
+                        lab.cancel(rid)
                     self.ledger.transition(rid, RequestStatus.ABANDONED, self.now(), "cancelled by user")
                 if outcome == "cancelled":
                     for rnd in self.awaiting_approval():
@@ -391,7 +429,8 @@ class Campaign:
 
     def _wait(self, pending: Sequence[ExperimentRequest]) -> None:
         if isinstance(self.clock, SimulatedClock):
-            t = self.lab.next_event_time()
+            times = [t for t in (lab.next_event_time() for lab in self.labs.values()) if t is not None]
+            t = min(times) if times else None
             deadlines = []
             if self.config.requests.timeout_s is not None:
                 deadlines = [
@@ -415,7 +454,9 @@ class Campaign:
 
     def _cancel_pending(self, pending: Sequence[ExperimentRequest], reason: str) -> None:
         for r in pending:
-            self.lab.cancel(r.request_id)
+            lab = self.lab_for(r)
+            if lab is not None:
+                lab.cancel(r.request_id)
             self.ledger.transition(r.request_id, RequestStatus.ABANDONED, self.now(), reason)
 
     def recover(self) -> None:
@@ -433,7 +474,7 @@ class Campaign:
                     self.ledger.discard_round(rnd.index)
         held = {rnd.index for rnd in self.awaiting_approval()}
         planned = [r for r in self.ledger.requests(RequestStatus.PLANNED) if r.round not in held]
-        if planned and self.config.lab is not None:
+        if planned and self.config.lab_specs():
             log.info("resuming: %d planned request(s) to reconcile with the lab", len(planned))
             self.planner.submit(planned)
         for rnd, state in self.ledger.rounds():

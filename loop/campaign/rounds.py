@@ -18,6 +18,7 @@ import numpy as np
 
 from loop.errors import LabError
 from loop.faults import crash_point
+from loop.interfaces import LabAdapter
 from loop.records import Candidate, ExperimentRequest, Origin, Recipe, RequestStatus, Round, Selection
 
 if TYPE_CHECKING:
@@ -48,8 +49,23 @@ class RoundPlanner:
     def _timed(self, stage: str, t0: float) -> None:
         self.timings[stage] = self.timings.get(stage, 0.0) + time.perf_counter() - t0
 
-    def _lab_name(self) -> str:
-        return self.c.config.lab.kind if self.c.config.lab is not None else "manual"
+    def route(self, n: int) -> list[str]:
+        """A lab for each of ``n`` new requests: a capable lab with the most free capacity."""
+        c = self.c
+        if not c.config.lab_specs():
+            return ["manual"] * n
+        capable = c.capable_labs()
+        busy = {name: 0 for name in capable}
+        for r in c.pending():
+            if r.lab in busy:
+                busy[r.lab] += 1
+        free = {name: c.labs[name].capabilities().capacity - busy[name] for name in capable}
+        out = []
+        for _ in range(n):
+            name = max(capable, key=lambda k: (free[k], -capable.index(k)))
+            free[name] -= 1
+            out.append(name)
+        return out
 
     def _budget_left(self) -> int:
         b = self.c.config.budget
@@ -59,7 +75,7 @@ class RoundPlanner:
         return max(left, 0)
 
     # -- planning -----------------------------------------------------------------------
-    def plan(self, q: int, lab_name: str) -> Round | None:
+    def plan(self, q: int, lab_name: str | None = None) -> Round | None:
         """Learn, propose, screen and rank; record ``planned`` requests. None when nothing is left."""
         import torch
 
@@ -156,16 +172,17 @@ class RoundPlanner:
         ledger.record_selections(index, selections)
 
         # plan requests (written before anything reaches a lab)
+        labs = [lab_name] * len(selections) if lab_name is not None else self.route(len(selections))
         reqs = [
             ExperimentRequest(
                 request_id=f"{c.config.name}-r{index:04d}-{s.rank:03d}",
                 candidate=by_id[s.candidate_id],
                 round=index,
-                lab=lab_name,
+                lab=lab,
                 recipe=Recipe(params=dict(by_id[s.candidate_id].params)),
                 created_at=now,
             )
-            for s in selections
+            for s, lab in zip(selections, labs, strict=True)
         ]
         ledger.plan_requests(reqs)
         crash_point("requests_planned")
@@ -188,7 +205,7 @@ class RoundPlanner:
         return out[:q]
 
     def plan_and_submit(self) -> Round | None:
-        rnd = self.plan(q=self.c.config.budget.batch_size, lab_name=self._lab_name())
+        rnd = self.plan(q=self.c.config.budget.batch_size)
         if rnd is None:
             return None
         if self.c.config.requests.approval:
@@ -215,11 +232,20 @@ class RoundPlanner:
 
     # -- submitting ---------------------------------------------------------------------
     def submit(self, reqs: Sequence[ExperimentRequest]) -> None:
-        """Send planned requests; ones the lab already has are only marked submitted."""
-        if not reqs:
-            return
+        """Send planned requests to their labs; ones a lab already has are only marked submitted."""
+        by_lab: dict[str, list[ExperimentRequest]] = {}
+        for r in reqs:
+            by_lab.setdefault(r.lab, []).append(r)
+        for name, group in by_lab.items():
+            lab = self.c.lab_for(group[0])
+            if lab is None:
+                for r in group:
+                    self.c.ledger.transition(r.request_id, RequestStatus.FAILED, self.c.now(), f"no lab named {name!r} in this campaign")
+                continue
+            self._submit_to(lab, group)
+
+    def _submit_to(self, lab: LabAdapter, reqs: Sequence[ExperimentRequest]) -> None:
         c, ledger = self.c, self.c.ledger
-        lab = c.lab
         now = c.now()
         known = lab.known([r.request_id for r in reqs])
         for r in reqs:

@@ -116,6 +116,62 @@ def test_timeout_abandons_and_resubmits(tmp_path, p3ht_csv):
 def test_objective_the_lab_does_not_measure_is_refused(tmp_path, p3ht_csv):
     from loop.errors import ConfigError
 
-    with pytest.raises(ConfigError, match=r"objectives.0.name: the lab \(table\) does not measure 'resistance'"):
+    with pytest.raises(ConfigError, match=r"objectives.0.name: no lab measures .resistance. \(labs: table \(table\)"):
         make(tmp_path, p3ht_csv, objectives=[{"name": "resistance", "goal": "minimize"}])
     assert not (tmp_path / "c").exists()
+
+
+B6 = {f"x{i}": [0.0, 1.0] for i in range(6)}
+
+
+def two_lab_config(**over):
+    cfg = {
+        "name": "two-labs",
+        "objectives": [{"name": "y", "goal": "minimize"}],
+        "budget": {"experiments": 20, "batch_size": 3, "max_pending": 6},
+        "generator": {"kind": "sobol", "options": {"n": 128, "bounds": B6}},
+        "labs": [
+            {"name": "fast", "kind": "analytic", "options": {"bounds": B6, "latency_s": 50, "capacity": 1}},
+            {"name": "slow", "kind": "analytic", "options": {"bounds": B6, "latency_s": 400, "capacity": 4}},
+        ],
+        "tracking": {"enabled": False},
+    }
+    cfg.update(over)
+    return cfg
+
+
+def test_several_labs_get_requests_by_free_capacity(tmp_path):
+    with Campaign.create(parse_config(two_lab_config()), tmp_path / "c") as c:
+        c.run()
+        reqs = c.ledger.requests()
+        by_lab = {name: [r for r in reqs if r.lab == name] for name in ("fast", "slow")}
+        assert len(reqs) == 20 and all(r.status is RequestStatus.DONE for r in reqs)
+        assert by_lab["fast"] and by_lab["slow"]
+        obs = {o.request_id: o for o in c.ledger.observations()}
+        assert all(obs[r.request_id].lab == r.lab for r in reqs)
+        assert (tmp_path / "c" / "stages" / "lab-fast" / "journal.jsonl").exists()
+        assert (tmp_path / "c" / "stages" / "lab-slow" / "journal.jsonl").exists()
+
+
+def test_requests_only_go_to_labs_that_measure_the_objectives(tmp_path):
+    cfg = two_lab_config()
+    cfg["labs"][1]["options"]["output"] = "other"  # the slow lab reports a different property
+    with Campaign.create(parse_config(cfg), tmp_path / "c") as c:
+        c.run()
+        assert {r.lab for r in c.ledger.requests()} == {"fast"}
+
+
+def test_lab_and_labs_are_exclusive_and_names_unique(tmp_path):
+    from loop.errors import ConfigError
+
+    cfg = two_lab_config(lab={"kind": "analytic", "options": {"bounds": B6}})
+    with pytest.raises(ConfigError, match="either lab or labs"):
+        parse_config(cfg)
+    cfg = two_lab_config()
+    cfg["labs"][1]["name"] = "fast"
+    with pytest.raises(ConfigError, match="unique"):
+        parse_config(cfg)
+    cfg = two_lab_config()
+    cfg["labs"][0]["options"]["latency_s"] = "soon"
+    with pytest.raises(ConfigError, match=r"labs\.0\.options\.latency_s"):
+        parse_config(cfg)
