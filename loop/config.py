@@ -102,6 +102,8 @@ class LedgerConfig(_Cfg):
 class RuntimeConfig(_Cfg):
     ray_address: str | None = Field(default=None, description="Ray cluster to join (None: RAY_ADDRESS or a local Ray).")
     device: str = Field(default="auto", description="torch device for models: auto (CUDA when present), cpu, cuda.")
+    lab_actors: bool = Field(default=False, description="Run each lab adapter in its own Ray actor (polls on its own schedule).")
+    num_cpus: int | None = Field(default=None, ge=1, description="CPUs of a local Ray (None: all).")
 
 
 class CampaignConfig(_Cfg):

@@ -76,6 +76,7 @@ class Campaign:
         self._screen: Screen | None = None
         self._ranker: Ranker | None = None
         self._labs: dict[str, LabAdapter] | None = None
+        self._ray: Any = None
         kinds = {spec.kind for spec in config.lab_specs().values()}
         simulated_kinds = {k for k in kinds if getattr(registry.load("labs", k), "simulated", False)}
         if simulated_kinds and simulated_kinds != kinds:
@@ -149,10 +150,22 @@ class Campaign:
             raise LedgerError(f"cannot rebuild the campaign's configuration: {exc}") from None
         return cls(directory, config, ledger, lock=lock)
 
+    def _start_ray(self) -> None:
+        if self._ray is None:
+            from contextlib import ExitStack
+
+            from loop.runtime import start_ray
+
+            self._ray = ExitStack()
+            self._ray.enter_context(start_ray(self.config.runtime.ray_address, self.config.runtime.num_cpus))
+
     def close(self) -> None:
         for lab in (self._labs or {}).values():
             lab.close()
         self._labs = None
+        if self._ray is not None:  # no Ray state survives the campaign
+            self._ray.close()
+            self._ray = None
         if self._lock is not None:
             self._lock.release()
         self.ledger.close()
@@ -214,7 +227,13 @@ class Campaign:
                 stage = "lab" if self.config.lab is not None else f"lab-{name}"
                 ctx = self.context(stage)
                 ctx.name = name
-                labs[name] = registry.create("labs", spec, ctx, stage)  # type: ignore[assignment]
+                if self.config.runtime.lab_actors:
+                    from loop.campaign.remote_lab import RemoteLab
+
+                    self._start_ray()
+                    labs[name] = RemoteLab(spec, ctx, stage, self.config.requests.poll_interval_s)  # type: ignore[assignment]
+                else:
+                    labs[name] = registry.create("labs", spec, ctx, stage)  # type: ignore[assignment]
             self._labs = labs
         return self._labs
 

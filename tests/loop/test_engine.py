@@ -175,3 +175,19 @@ def test_lab_and_labs_are_exclusive_and_names_unique(tmp_path):
     cfg["labs"][0]["options"]["latency_s"] = "soon"
     with pytest.raises(ConfigError, match=r"labs\.0\.options\.latency_s"):
         parse_config(cfg)
+
+
+@pytest.mark.slow
+def test_labs_as_ray_actors_give_the_same_campaign(tmp_path):
+    import ray
+
+    results = {}
+    for actors in (False, True):
+        cfg = two_lab_config(runtime={"lab_actors": actors, "num_cpus": 2})
+        with Campaign.create(parse_config(cfg), tmp_path / f"c-{actors}") as c:
+            c.run()
+            results[actors] = [(r.request_id, r.lab, r.status.value) for r in c.ledger.requests()], sorted(
+                (o.request_id, o.value("y"), o.received_at) for o in c.ledger.observations()
+            )
+    assert results[True] == results[False]
+    assert not ray.is_initialized()  # no Ray state survives the campaign
