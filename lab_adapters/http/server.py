@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, HTTPException, Query, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
@@ -230,6 +231,14 @@ def create_app(service: LabService, token: str, *, max_body_bytes: int = DEFAULT
     @app.exception_handler(CrystaloopError)
     async def _input_error(request: Request, exc: CrystaloopError) -> JSONResponse:
         return JSONResponse({"detail": str(exc)}, status_code=422)
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid_payload(request: Request, exc: RequestValidationError) -> JSONResponse:
+        # Name the field and the problem; never echo the input (it may hold NaN/Infinity or secrets).
+        problems = [
+            {"loc": [str(p) for p in err.get("loc", ())], "msg": str(err.get("msg", "invalid"))} for err in exc.errors()
+        ]
+        return JSONResponse({"detail": problems or "invalid payload"}, status_code=422)
 
     @app.get(f"{API_PREFIX}/health", tags=["lab"])
     def health() -> dict[str, str]:
