@@ -11,7 +11,7 @@ from lab_adapters.chaos.fuzz import fuzz_boundaries
 
 def test_fuzzed_inputs_get_clear_errors_and_leave_the_ledger_alone(tmp_path):
     report = fuzz_boundaries(tmp_path, n=8, seed=1)
-    assert {"campaign_yaml", "csv_pool", "cif_structures", "observations"} <= set(report.by_boundary)
+    assert {"campaign_yaml", "csv_pool", "cif_structures", "observations", "result_json", "xrd_files", "http_payloads"} <= set(report.by_boundary)
     assert report.tried >= 40
     assert all(b.rejected > 0 for b in report.by_boundary.values())  # the fuzzer does produce bad input
     assert report.findings == []
