@@ -125,9 +125,10 @@ def resume(ctx: click.Context, directory: Path, quiet: bool) -> None:
 @click.argument("directory", type=click.Path(path_type=Path))
 @click.option("--top", default=10, show_default=True, help="Rows of best candidates and rounds.")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
+@click.option("--watch", type=float, default=None, metavar="SECONDS", help="Refresh live every SECONDS until Ctrl-C.")
 @click.pass_context
-def status(ctx: click.Context, directory: Path, top: int, as_json: bool) -> None:
-    """Rounds, pending requests and the best candidates of a campaign."""
+def status(ctx: click.Context, directory: Path, top: int, as_json: bool, watch: float | None) -> None:
+    """Rounds, pending requests (per lab) and the best candidates of a campaign."""
     from dataclasses import asdict
 
     from loop.campaign.engine import Campaign
@@ -144,6 +145,20 @@ def status(ctx: click.Context, directory: Path, top: int, as_json: bool) -> None
             click.echo(json.dumps(s, indent=2))
             return
         console = Console()
+        if watch:
+            import time
+
+            from rich.console import Group
+            from rich.live import Live
+
+            with Live(Group(*status_tables(campaign, top=top)), console=console, refresh_per_second=4) as live:
+                try:
+                    while True:
+                        time.sleep(watch)
+                        live.update(Group(*status_tables(campaign, top=top)))
+                except KeyboardInterrupt:
+                    pass
+            return
         for table in status_tables(campaign, top=top):
             console.print(table)
     finally:
