@@ -122,6 +122,9 @@ class CampaignConfig(_Cfg):
     labs: list[NamedStageSpec] = Field(
         default_factory=list, description="Several labs (instead of `lab`): each request goes to a lab that can do it."
     )
+    condition: dict[str, float] | None = Field(
+        default=None, description="Target property values a conditional generator is asked for (e.g. {band_gap: 2.0})."
+    )
     proposals: int = Field(default=200, ge=1, description="Candidates asked of a generator per round (a finite pool: all).")
     requests: RequestPolicy = Field(default_factory=RequestPolicy, description="Timeouts, resubmission, approval.")
     tracking: TrackingConfig = Field(default_factory=TrackingConfig, description="MLflow.")

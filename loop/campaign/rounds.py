@@ -113,7 +113,7 @@ class RoundPlanner:
 
         # propose
         t0 = time.perf_counter()
-        proposals = gen.sample(None if gen.finite else c.config.proposals, None, rng)
+        proposals = gen.sample(None if gen.finite else c.config.proposals, c.config.condition, rng)
         proposals = [
             p if p.origin.round is not None else p.model_copy(update={"origin": Origin(generator=p.origin.generator, round=index)})
             for p in proposals

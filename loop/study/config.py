@@ -161,6 +161,7 @@ class StudyConfig(_Cfg):
     max_concurrent: int = Field(default=2, ge=1, description="Trials running at once.")
     resources: StudyResources = Field(default_factory=StudyResources, description="Ray resources per trial.")
     ray_address: str | None = Field(default=None, description="Ray cluster to join (None: RAY_ADDRESS or a local Ray).")
+    num_cpus: int | None = Field(default=None, ge=1, description="CPUs of a local Ray (None: all of this machine's).")
     output: str | None = Field(default=None, description="Study folder (default: studies/<name> in the working directory).")
     tracking: StudyTracking = Field(default_factory=StudyTracking, description="MLflow parent and child runs.")
     ledger_url: str | None = Field(

@@ -222,10 +222,9 @@ def _run_ray(study: StudyConfig, plans: Sequence[TrialPlan], parent: str | None,
 
     from loop.runtime import start_ray
 
-    os.environ.setdefault("TUNE_DISABLE_AUTO_CALLBACK_LOGGERS", "1")
     os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
     threads = max(1, int(study.resources.cpu))
-    with start_ray(study.ray_address) as info:
+    with start_ray(study.ray_address, num_cpus=study.num_cpus) as info:
         import ray
 
         gpus = float(ray.cluster_resources().get("GPU", 0.0))

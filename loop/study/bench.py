@@ -1,0 +1,174 @@
+"""``crystaloop bench parallel``: study throughput on Ray, and the campaign loop's own overhead.
+
+1. **Study speed-up.** The same ``N`` campaigns (one setting x ``N`` seeds) run first one
+   after another in this process (the best single process: imports warm, torch free to use
+   every core), then as a study of ``max_concurrent`` Ray Tune trials with one CPU each::
+
+       campaigns/hour = N / wall,    study_speedup = wall_sequential / wall_study
+
+   Both walls cover the whole ``run_study`` call (MLflow study run, trials, aggregation);
+   the study's also covers starting and stopping Ray.
+2. **Loop overhead.** One campaign of the default config with lab latency 0. The round
+   planner times its calls into the generator, screen (potential), ranker and lab; the rest
+   of a round is the loop's own work (ledger writes, MLflow logging, summaries)::
+
+       loop_overhead_fraction = 1 - sum(stage seconds) / (t_end - t_first_round_started)
+
+   Start-up before the first round (opening the MLflow store) is reported apart
+   (``startup_s``, ``loop_overhead_fraction_incl_startup``). When the fraction is above
+   the target, a profiled rerun says where the time goes.
+"""
+
+from __future__ import annotations
+
+import cProfile
+import logging
+import os
+import pstats
+import tempfile
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+__all__ = ["measure_loop_overhead", "measure_study_speedup", "profile_breakdown"]
+
+log = logging.getLogger(__name__)
+
+
+def _load() -> list[float]:
+    try:
+        return [round(x, 2) for x in os.getloadavg()]
+    except OSError:  # pragma: no cover - not on Linux
+        return []
+
+
+def measure_study_speedup(
+    config: str | Path, overrides: Sequence[str], campaigns: int, concurrent: int = 2, workdir: Path | None = None
+) -> dict[str, Any]:
+    """Run ``campaigns`` seeds sequentially in-process, then as a ``concurrent``-trial Ray study."""
+    from loop.study.config import parse_study
+    from loop.study.runner import run_study
+
+    work = Path(workdir or tempfile.mkdtemp(prefix="crystaloop-bench-parallel-"))
+    raw = {"name": "bench-parallel", "campaign": str(Path(config).resolve()), "overrides": list(overrides), "seeds": campaigns}
+    _warm_up(config, overrides, work / "warmup")
+    seq_study = parse_study({**raw, "name": "bench-sequential"})
+    load_before = _load()
+    t0 = time.perf_counter()
+    seq = run_study(seq_study, output=work / "sequential", executor="local")
+    t_seq = time.perf_counter() - t0
+    par_study = parse_study({**raw, "max_concurrent": concurrent, "resources": {"cpu": 1}})
+    t0 = time.perf_counter()
+    par = run_study(par_study, output=work / "study", executor="ray")
+    t_par = time.perf_counter() - t0
+    if seq.failed or par.failed:
+        raise RuntimeError(f"bench campaigns failed: {seq.failed or par.failed}")
+    return {
+        "campaigns": campaigns,
+        "concurrent_trials": concurrent,
+        "sequential_s": round(t_seq, 2),
+        "study_s": round(t_par, 2),
+        "campaigns_per_hour_sequential": round(3600 * campaigns / t_seq, 1),
+        "campaigns_per_hour_study": round(3600 * campaigns / t_par, 1),
+        "study_speedup": round(t_seq / t_par, 3),
+        "load_average_before": load_before,
+        "load_average_after": _load(),
+        "workdir": str(work),
+    }
+
+
+def _warm_up(config: str | Path, overrides: Sequence[str], directory: Path) -> None:
+    """One tiny campaign, so that the sequential run starts with its imports done."""
+    from loop.campaign.engine import Campaign
+    from loop.config import load_config
+
+    cfg = load_config(config, [*overrides, "budget.experiments=2", "budget.batch_size=2", "tracking.enabled=false"])
+    with Campaign.create(cfg, directory) as c:
+        c.run()
+    import mlflow  # noqa: F401  (the study runs log to MLflow)
+
+
+def measure_loop_overhead(config: str | Path, overrides: Sequence[str], workdir: Path | None = None) -> dict[str, Any]:
+    """Time one campaign and split each round into stage calls and the loop's own time."""
+    from loop.campaign.engine import Campaign
+    from loop.config import load_config
+
+    work = Path(workdir or tempfile.mkdtemp(prefix="crystaloop-bench-overhead-"))
+    cfg = load_config(config, [*overrides, "lab.options.latency_s=0"])
+    campaign = Campaign.create(cfg, work / "campaign")
+    starts: list[float] = []
+    campaign.on_event = lambda kind, data: starts.append(time.perf_counter()) if kind == "round_started" else None
+    with campaign:
+        t0 = time.perf_counter()
+        campaign.run()
+        t_end = time.perf_counter()
+        stages = dict(campaign.planner.timings)
+        rounds = campaign.rounds_done()
+        experiments = campaign.experiments_used()
+    if not starts:
+        raise RuntimeError("the campaign planned no round")
+    in_rounds = t_end - starts[0]
+    stage_s = sum(stages.values())
+    size = sum(f.stat().st_size for f in (work / "campaign").rglob("*") if f.is_file())
+    return {
+        "config": str(config),
+        "rounds": rounds,
+        "experiments": experiments,
+        "run_s": round(t_end - t0, 3),
+        "startup_s": round(starts[0] - t0, 3),
+        "rounds_s": round(in_rounds, 3),
+        "round_s_mean": round(in_rounds / max(rounds, 1), 3),
+        "stage_s": {k: round(v, 3) for k, v in stages.items()},
+        "loop_s": round(in_rounds - stage_s, 3),
+        "loop_s_per_round": round((in_rounds - stage_s) / max(rounds, 1), 3),
+        "loop_overhead_fraction": round(1 - stage_s / in_rounds, 4),
+        "loop_overhead_fraction_incl_startup": round(1 - stage_s / (t_end - t0), 4),
+        "campaign_folder_bytes": size,
+        "ledger_bytes": (work / "campaign" / "ledger.db").stat().st_size,
+        "mlflow_bytes": sum(f.stat().st_size for f in (work / "campaign").glob("mlflow.db*"))
+        + sum(f.stat().st_size for f in (work / "campaign" / "mlartifacts").rglob("*") if f.is_file()),
+        "workdir": str(work),
+    }
+
+
+_BUCKETS = (
+    ("mlflow (tracking)", ("/mlflow/",)),
+    ("alembic (schema migrations)", ("/alembic/",)),
+    ("sqlalchemy + sqlite (ledger and MLflow store)", ("/sqlalchemy/", "sqlite3")),
+    ("pydantic (records)", ("/pydantic",)),
+    ("torch / botorch / gpytorch (stages)", ("/torch/", "/botorch/", "/gpytorch/", "/linear_operator/")),
+    ("crystaloop loop/", ("/loop/",)),
+    ("crystaloop stages", ("/surrogates/", "/generators/", "/lab_adapters/")),
+    ("imports", ("<frozen importlib",)),
+)
+
+
+def profile_breakdown(config: str | Path, overrides: Sequence[str], workdir: Path | None = None, top: int = 15) -> dict[str, Any]:
+    """A profiled campaign: self time by package, and the loop functions with most cumulative time."""
+    from loop.campaign.engine import Campaign
+    from loop.config import load_config
+
+    work = Path(workdir or tempfile.mkdtemp(prefix="crystaloop-bench-profile-"))
+    cfg = load_config(config, [*overrides, "lab.options.latency_s=0"])
+    profiler = cProfile.Profile()
+    with Campaign.create(cfg, work / "campaign") as campaign:
+        profiler.enable()
+        campaign.run()
+        profiler.disable()
+    stats = pstats.Stats(profiler)
+    buckets: dict[str, float] = {}
+    total = 0.0
+    rows = []
+    for (filename, line, name), (_cc, _nc, tt, ct, _callers) in stats.stats.items():  # type: ignore[attr-defined]
+        total += tt
+        bucket = next((b for b, keys in _BUCKETS if any(k in filename for k in keys)), "other")
+        buckets[bucket] = buckets.get(bucket, 0.0) + tt
+        if "/loop/" in filename and "/loop/study/" not in filename and name not in ("run",):
+            rows.append((ct, f"{Path(filename).parent.name}/{Path(filename).name}:{line}({name})"))
+    rows.sort(reverse=True)
+    return {
+        "profiled_s": round(total, 3),
+        "self_time_by_package_s": {k: round(v, 3) for k, v in sorted(buckets.items(), key=lambda kv: -kv[1])},
+        "loop_functions_cumulative_s": {name: round(ct, 3) for ct, name in rows[:top]},
+    }
