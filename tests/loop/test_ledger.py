@@ -112,3 +112,22 @@ def test_writer_lock_refuses_second_writer(tmp_path):
 def test_bad_url_is_a_ledger_error():
     with pytest.raises(LedgerError):
         Ledger("nosuchdialect://x")
+
+
+@pytest.mark.slow
+def test_campaign_on_a_postgresql_ledger(tmp_path, p3ht_csv, postgres_url):
+    from loop.campaign.engine import Campaign
+    from loop.config import parse_config
+    from tests.conftest import p3ht_config
+
+    cfg = parse_config(p3ht_config(p3ht_csv, ledger={"url": postgres_url}))
+    d = tmp_path / "c"
+    with Campaign.create(cfg, d) as c:
+        c.run(max_rounds=1)
+    assert not (d / "ledger.db").exists()  # the record lives in PostgreSQL
+    with Campaign.open(d) as c:  # the URL comes back from the campaign folder's config.yaml
+        c.run()
+        assert c.ledger.revision() == "0001"
+        assert c.ledger.observation_count() == 12
+        obs = c.ledger.observations()[0]
+        assert not c.ledger.record_observation(obs, 1e9)  # exactly once, on PostgreSQL too
