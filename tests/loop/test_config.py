@@ -91,3 +91,38 @@ def test_committed_configuration_reference_is_current():
 
     committed = (REPO / "docs" / "configuration.md").read_text()
     assert committed == config_reference(), "run: crystaloop config-reference > docs/configuration.md"
+
+
+def test_fuzzed_configs_never_crash_and_name_the_field(tmp_path, p3ht_csv):
+    from hypothesis import HealthCheck, given, settings
+    from hypothesis import strategies as st
+
+    base = p3ht_config(p3ht_csv)
+    junk = st.recursive(
+        st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=8),
+        lambda c: st.lists(c, max_size=3) | st.dictionaries(st.text(max_size=6), c, max_size=3),
+        max_leaves=6,
+    )
+    paths = st.sampled_from(
+        ["name", "seed", "objectives", "budget", "budget.batch_size", "generator", "generator.options.path",
+         "lab.options.latency_s", "lab.options.outputs", "goal", "requests.timeout_s", "ranker.kind", "extra"]
+    )
+
+    @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+    @given(path=paths, value=junk)
+    def check(path, value):
+        import copy
+
+        data = copy.deepcopy(base)
+        node = data
+        *parents, leaf = path.split(".")
+        for p in parents:
+            node = node.setdefault(p, {})
+        node[leaf] = value
+        try:
+            parse_config(data, source="fuzz.yaml")
+        except ConfigError as exc:
+            assert exc.problems and all(loc or msg for loc, msg in exc.problems)
+            assert str(exc).startswith("fuzz.yaml")
+
+    check()

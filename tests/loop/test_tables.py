@@ -55,3 +55,24 @@ def test_cif_tables_are_cached_as_json(tmp_path, data_dir, monkeypatch):
     assert again.designs[0].candidate.structure == first.designs[0].candidate.structure
     files[0].write_text("{broken")  # a damaged cache is ignored, not trusted
     assert [d.id for d in load_design_table(small, cif_column="cif").designs] == [d.id for d in first.designs]
+
+
+def test_fuzzed_csv_tables_give_input_errors(tmp_path):
+    from hypothesis import HealthCheck, given, settings
+    from hypothesis import strategies as st
+
+    cell = st.one_of(st.floats(), st.integers(), st.text(max_size=5), st.just(""), st.just("nan"))
+
+    @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+    @given(rows=st.lists(st.lists(cell, min_size=1, max_size=4), max_size=5), bom=st.booleans())
+    def check(rows, bom):
+        path = tmp_path / "fuzz.csv"
+        text = "a,b,y\n" + "\n".join(",".join(map(str, r)) for r in rows)
+        path.write_text(("\ufeff" if bom else "") + text, encoding="utf-8")
+        try:
+            t = load_design_table(path, inputs=["a", "b"])
+            t.truth("y")
+        except InputDataError as exc:
+            assert "fuzz.csv" in str(exc)
+
+    check()
