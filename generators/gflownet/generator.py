@@ -275,6 +275,7 @@ class GFlowNetGenerator(Generator):
             "steps": self.trainer.steps,
             "nan_rewards": self.nan_rewards,
             "condition": self.cond.cpu().tolist(),
+            "rng": self.rng.bit_generator.state,
         }
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
@@ -288,6 +289,8 @@ class GFlowNetGenerator(Generator):
         self.trainer.steps = int(state.get("steps", 0))
         self.nan_rewards = int(state.get("nan_rewards", 0))
         self.cond = torch.tensor(state.get("condition", [0.0] * len(self.condition_names)), device=self.device)
+        if "rng" in state:  # the training stream continues where it was, so a resume replays exactly
+            self.rng.bit_generator.state = state["rng"]
         buf = state.get("buffer", {})
         self.buffer = ReplayBuffer(self.config.buffer_size)
         self.buffer.add([self._replay(a) for a in buf.get("high", [])], [0.0] * len(buf.get("high", [])))

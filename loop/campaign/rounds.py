@@ -90,7 +90,11 @@ class RoundPlanner:
         ledger.start_round(rnd)
         crash_point("round_started")
         c.emit("round_started", index=index, pending=len(pending))
+        # Build the stages before seeding: building one draws random numbers (weight
+        # initialisation), and a resumed process builds them where the first one did not.
+        c.generator, c.ranker, c.screen  # noqa: B018
         torch.manual_seed(rng_seed)
+        np.random.seed(rng_seed)  # for libraries that draw from numpy's global stream
         rng = np.random.default_rng(rng_seed)
         pending_cands = [r.candidate for r in pending]
 
@@ -108,12 +112,12 @@ class RoundPlanner:
         if len(observations) > seen or saved is None:
             gen.update(observations[seen:], score=lambda cands: ranker.acquisition(cands, pending_cands))
             crash_point("generator_updated")
-        ledger.save_generator_state(index, {"state": gen.state_dict(), "observations_seen": len(observations)})
         self._timed("generator", t0)
 
-        # propose
+        # propose; the checkpoint is taken after sampling (samplers keep state: buffers, seen ids)
         t0 = time.perf_counter()
         proposals = gen.sample(None if gen.finite else c.config.proposals, c.config.condition, rng)
+        ledger.save_generator_state(index, {"state": gen.state_dict(), "observations_seen": len(observations)})
         proposals = [
             p if p.origin.round is not None else p.model_copy(update={"origin": Origin(generator=p.origin.generator, round=index)})
             for p in proposals

@@ -10,7 +10,8 @@ setting over its seeds:
 - with a ``table`` lab (known truth) the Top% curve ``T(i) = |targets among the first i| / k``
   where the targets are the designs whose table means meet the goal, or without a goal the
   top ``k = ceil(0.05 N)`` designs by the first objective; ``n50 / n80 / n100`` are the
-  experiments to reach ``T >= 0.5 / 0.8 / 1``.
+  experiments to reach ``T >= 0.5 / 0.8 / 1`` (``budget + 1`` when never) and
+  ``top_at_budget`` is ``T`` after the trial's last experiment.
 
 The random baseline is every setting matching ``study.baseline`` (default
 ``ranker.kind: random``); with known truth also its expectation in closed form:
@@ -243,6 +244,7 @@ def aggregate_study(study: StudyConfig, out: Path, plans: Sequence[TrialPlan] | 
         if truth is not None and done:
             tops = np.stack([top_curve(r.tested, truth, length) for r in done])
             entry["top_curve"] = curve_band(tops)
+            entry["top_at_budget"] = band([top_curve(r.tested, truth, max(r.experiments, 1))[-1] for r in done])
             for p in LEVELS:
                 ns = [int(np.flatnonzero(row >= p - 1e-12)[0]) + 1 if (row >= p - 1e-12).any() else cap + 1 for row in tops]
                 entry[f"n{int(p * 100)}"] = band(ns)
@@ -252,6 +254,8 @@ def aggregate_study(study: StudyConfig, out: Path, plans: Sequence[TrialPlan] | 
                 metrics[f"s{idx:03d}_best_{o.name}_median"] = entry["best"][o.name]["median"]
         if entry.get("experiments_to_goal", {}).get("median") is not None:
             metrics[f"s{idx:03d}_experiments_to_goal_median"] = entry["experiments_to_goal"]["median"]
+        if entry.get("top_at_budget", {}).get("median") is not None:
+            metrics[f"s{idx:03d}_top_at_budget_median"] = entry["top_at_budget"]["median"]
         if entry.get("n80", {}).get("median") is not None:
             metrics[f"s{idx:03d}_n80_median"] = entry["n80"]["median"]
     result: dict[str, Any] = {
@@ -297,7 +301,7 @@ def _random_expectation(truth: TableTruth, objectives: Sequence[Objective], leng
 
 
 def _write_tables(out: Path, result: dict[str, Any], records: Sequence[TrialRecord]) -> None:
-    scalar_keys = ["experiments", "experiments_to_goal", "hypervolume", "n50", "n80", "n100"]
+    scalar_keys = ["experiments", "experiments_to_goal", "hypervolume", "top_at_budget", "n50", "n80", "n100"]
     rows = []
     for s in result["settings"]:
         row: dict[str, Any] = {"setting": s["setting"], "baseline": s["baseline"], "trials": s["trials"], "finished": s["finished"]}

@@ -25,6 +25,7 @@ import cProfile
 import logging
 import os
 import pstats
+import resource
 import tempfile
 import time
 from collections.abc import Sequence
@@ -74,7 +75,22 @@ def measure_study_speedup(
         "study_speedup": round(t_seq / t_par, 3),
         "load_average_before": load_before,
         "load_average_after": _load(),
+        "per_campaign": _study_sizes(work / "study", campaigns),
         "workdir": str(work),
+    }
+
+
+def _study_sizes(out: Path, campaigns: int) -> dict[str, float]:
+    """Mean ledger and campaign-folder bytes per trial, and the shared MLflow store per trial."""
+    ledgers = [f.stat().st_size for f in out.glob("trials/*/ledger.db")]
+    folders = [sum(f.stat().st_size for f in d.rglob("*") if f.is_file()) for d in out.glob("trials/*")]
+    mlflow = sum(f.stat().st_size for f in out.glob("mlflow.db*")) + sum(
+        f.stat().st_size for f in (out / "mlartifacts").rglob("*") if f.is_file()
+    )
+    return {
+        "ledger_bytes": round(sum(ledgers) / max(len(ledgers), 1)),
+        "trial_folder_bytes": round(sum(folders) / max(len(folders), 1)),
+        "mlflow_bytes_per_trial": round(mlflow / max(campaigns, 1)),
     }
 
 
@@ -100,9 +116,11 @@ def measure_loop_overhead(config: str | Path, overrides: Sequence[str], workdir:
     starts: list[float] = []
     campaign.on_event = lambda kind, data: starts.append(time.perf_counter()) if kind == "round_started" else None
     with campaign:
+        cpu0 = resource.getrusage(resource.RUSAGE_SELF)
         t0 = time.perf_counter()
         campaign.run()
         t_end = time.perf_counter()
+        cpu1 = resource.getrusage(resource.RUSAGE_SELF)
         stages = dict(campaign.planner.timings)
         rounds = campaign.rounds_done()
         experiments = campaign.experiments_used()
@@ -116,6 +134,7 @@ def measure_loop_overhead(config: str | Path, overrides: Sequence[str], workdir:
         "rounds": rounds,
         "experiments": experiments,
         "run_s": round(t_end - t0, 3),
+        "cpu_s": round((cpu1.ru_utime - cpu0.ru_utime) + (cpu1.ru_stime - cpu0.ru_stime), 3),
         "startup_s": round(starts[0] - t0, 3),
         "rounds_s": round(in_rounds, 3),
         "round_s_mean": round(in_rounds / max(rounds, 1), 3),
@@ -141,10 +160,20 @@ _BUCKETS = (
     ("crystaloop loop/", ("/loop/",)),
     ("crystaloop stages", ("/surrogates/", "/generators/", "/lab_adapters/")),
     ("imports", ("<frozen importlib",)),
+    ("C built-ins (mostly torch ops)", ("~:",)),
 )
 
 
-def profile_breakdown(config: str | Path, overrides: Sequence[str], workdir: Path | None = None, top: int = 15) -> dict[str, Any]:
+def _entry_time(stats: pstats.Stats, suffix: str) -> float:
+    """Cumulative seconds spent in a module, counted where it is entered from outside (no double counting)."""
+    total = 0.0
+    for (filename, _line, _name), (_cc, _nc, _tt, _ct, callers) in stats.stats.items():  # type: ignore[attr-defined]
+        if filename.endswith(suffix):
+            total += sum(v[3] for key, v in callers.items() if not key[0].endswith(suffix))
+    return total
+
+
+def profile_breakdown(config: str | Path, overrides: Sequence[str], workdir: Path | None = None, top: int = 25) -> dict[str, Any]:
     """A profiled campaign: self time by package, and the loop functions with most cumulative time."""
     from loop.campaign.engine import Campaign
     from loop.config import load_config
@@ -156,19 +185,28 @@ def profile_breakdown(config: str | Path, overrides: Sequence[str], workdir: Pat
         profiler.enable()
         campaign.run()
         profiler.disable()
+    profiler.dump_stats(work / "campaign.prof")
     stats = pstats.Stats(profiler)
     buckets: dict[str, float] = {}
     total = 0.0
     rows = []
     for (filename, line, name), (_cc, _nc, tt, ct, _callers) in stats.stats.items():  # type: ignore[attr-defined]
         total += tt
-        bucket = next((b for b, keys in _BUCKETS if any(k in filename for k in keys)), "other")
+        where = f"{filename}:{name}"
+        bucket = next((b for b, keys in _BUCKETS if any(k in where for k in keys)), "other")
         buckets[bucket] = buckets.get(bucket, 0.0) + tt
         if "/loop/" in filename and "/loop/study/" not in filename and name not in ("run",):
             rows.append((ct, f"{Path(filename).parent.name}/{Path(filename).name}:{line}({name})"))
     rows.sort(reverse=True)
+    entries = {
+        "ledger writes and reads (loop/store/ledger.py)": "loop/store/ledger.py",
+        "MLflow logging (loop/tracking.py)": "loop/tracking.py",
+        "campaign summaries (loop/campaign/progress.py)": "loop/campaign/progress.py",
+    }
     return {
+        "time_in_s": {label: round(_entry_time(stats, suffix), 3) for label, suffix in entries.items()},
         "profiled_s": round(total, 3),
         "self_time_by_package_s": {k: round(v, 3) for k, v in sorted(buckets.items(), key=lambda kv: -kv[1])},
         "loop_functions_cumulative_s": {name: round(ct, 3) for ct, name in rows[:top]},
+        "profile_file": str(work / "campaign.prof"),
     }

@@ -70,7 +70,7 @@ def top_percent_figure(agg: dict[str, Any]) -> Figure | None:
     ax.set_xlabel("experiments")
     ax.set_ylabel("Top% (targets found / k)")
     ax.set_ylim(-0.02, 1.02)
-    ax.set_title(f"{agg['study']}: k={truth.get('k')} of {truth.get('n_designs')} ({truth.get('rule', '')})", fontsize=9)
+    ax.set_title(f"{agg['study']}: {truth.get('k')} targets of {truth.get('n_designs')} designs", fontsize=9)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7, loc="lower right")
     fig.tight_layout()

@@ -138,11 +138,12 @@ def run_trial(plan: TrialPlan | dict[str, Any], parent_run_id: str | None = None
         (directory / TRIAL_FILE).write_text(json.dumps(plan.model_dump(mode="json"), indent=1))
         config = parse_config(plan.config, source=f"trial {plan.trial_id}")
         campaign = Campaign.create(config, directory)
-        if parent_run_id is not None and config.tracking.enabled:
-            _start_child_run(campaign, plan, parent_run_id)
     else:
         campaign = Campaign.open(directory, url=url)
     with campaign:
+        # a new trial, or one killed before its child run was stored, gets its child run now
+        if ran and parent_run_id is not None and campaign.config.tracking.enabled and campaign.ledger.get_meta("mlflow_run_id") is None:
+            _start_child_run(campaign, plan, parent_run_id)
         if ran:
             log.info("trial %s: %s", plan.trial_id, "starting" if status is None else f"resuming ({status})")
             summary = campaign.run()
@@ -224,6 +225,11 @@ def _run_ray(study: StudyConfig, plans: Sequence[TrialPlan], parent: str | None,
 
     os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
     threads = max(1, int(study.resources.cpu))
+    if study.ray_address or os.environ.get("RAY_ADDRESS"):
+        if study.tracking.enabled and study.tracking_uri(out).startswith("sqlite:"):
+            log.warning("study %s joins a Ray cluster but logs to SQLite in %s: use an MLflow server (tracking.uri)", study.name, out)
+        if not study.ledger_url:
+            log.warning("study %s joins a Ray cluster with SQLite ledgers: %s must be on a file system every node sees", study.name, out)
     with start_ray(study.ray_address, num_cpus=study.num_cpus) as info:
         import ray
 

@@ -44,3 +44,45 @@ def test_gflownet_generator_runs_in_an_ask_tell_campaign(tmp_path):
         assert second and after[0] > before[0]
         assert after[1]["state"] != before[1]["state"]  # it was fine-tuned on the observations
         assert after[1]["observations_seen"] == 3
+
+
+def test_kill_during_generator_fine_tuning_resumes_to_the_same_campaign(tmp_path, p3ht_csv):
+    """SIGKILL while the GFlowNet is being fine-tuned (and right after), resume, compare."""
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    import yaml
+
+    from lab_adapters.chaos.kills import ledger_fingerprint
+    from tests.conftest import P3HT_OUT
+
+    cfg = {
+        "name": "gfn-kill",
+        "seed": 2,
+        "objectives": [{"name": "conductivity", "goal": "maximize"}],
+        "budget": {"experiments": 9, "batch_size": 3},
+        "proposals": 10,
+        "generator": {
+            "kind": "gflownet",
+            "options": {"elements": ["Na", "Cl"], "space_groups": [221, 225], "max_atoms": 4, "hidden": 32, "steps_per_update": 3},
+        },
+        # crystals are not in the P3HT table: every experiment fails, and failures are data too
+        "lab": {"kind": "table", "options": {"path": str(p3ht_csv), "outputs": {"conductivity": P3HT_OUT}, "latency_s": 10}},
+        "tracking": {"enabled": False},
+    }
+    ref = tmp_path / "ref"
+    with Campaign.create(parse_config(cfg), ref) as c:
+        c.run()
+    cfg_file = tmp_path / "c.yaml"
+    cfg_file.write_text(yaml.safe_dump(cfg))
+    d = tmp_path / "c"
+    env = {**os.environ, "CRYSTALOOP_CRASH_AT": "generator_updated:2"}
+    p = subprocess.run([sys.executable, "-m", "loop.cli.main", "run", str(cfg_file), "--dir", str(d), "-q"], env=env, capture_output=True)
+    assert p.returncode == -signal.SIGKILL
+    with Campaign.open(d) as c:
+        c.run()
+    assert ledger_fingerprint(d) == ledger_fingerprint(ref)
+    with Campaign.open(d, lock=False) as a, Campaign.open(ref, lock=False) as b:
+        assert a.ledger.latest_generator_state() == b.ledger.latest_generator_state()
