@@ -6,7 +6,7 @@ BIN = $(VENV)/bin
 STAMP = $(VENV)/.installed-$(shell cat pyproject.toml | sha1sum | cut -c1-12)
 DEMO_DIR ?= campaigns/demo-$(shell date +%Y%m%d-%H%M%S)
 
-.PHONY: install demo test test-fast lint clean
+.PHONY: install demo demo-fast test test-fast lint clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -19,9 +19,15 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
+# The main job: a closed-loop crystal campaign on the simulated synthesis + XRD lab.
+# One BLAS/OpenMP thread per process: on 2 cores, threaded kernels oversubscribe.
 demo: install
+	OMP_NUM_THREADS=1 $(BIN)/crystaloop run experiments/crystal_demo.yaml --dir $(DEMO_DIR)
+	$(BIN)/crystaloop report $(DEMO_DIR)
+
+# The same loop on a fast analytic world (seconds, no potentials).
+demo-fast: install
 	$(BIN)/crystaloop run experiments/demo.yaml --dir $(DEMO_DIR)
-	$(BIN)/crystaloop status $(DEMO_DIR) --top 5
 
 test: install
 	$(BIN)/pytest -q

@@ -11,6 +11,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from loop.campaign.engine import Campaign
+from loop.campaign.progress import observed_values
 from loop.records import RequestStatus
 
 __all__ = ["CampaignProgress", "status_tables"]
@@ -104,7 +105,7 @@ def status_tables(campaign: Campaign, top: int = 10) -> list[Table]:
     primary = objs[0]
 
     def key(o: Any) -> float:
-        v = o.value(primary.name)
+        v = observed_values(o).get(primary.name)
         if v is None:
             return math.inf
         return primary.distance(v) if primary.goal == "target" else -primary.sign * v
@@ -114,5 +115,6 @@ def status_tables(campaign: Campaign, top: int = 10) -> list[Table]:
     for o in obs[:top]:
         c = cands[o.candidate_id]
         desc = c.formula or ", ".join(f"{k}={_fmt(v)}" for k, v in list(c.params.items())[:4])
-        best.add_row(o.candidate_id, desc, *[_fmt(o.value(x.name)) if o.value(x.name) is not None else "-" for x in objs])
+        vals = observed_values(o)
+        best.add_row(o.candidate_id, desc, *[_fmt(vals[x.name]) if x.name in vals else "-" for x in objs])
     return [overview, rounds, best]

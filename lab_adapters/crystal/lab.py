@@ -1,0 +1,269 @@
+"""The ``crystal`` lab: solid-state synthesis and powder XRD in a simulated chemical world.
+
+Each experiment (a request for a candidate crystal):
+
+1. ground truth of the candidate in the world (:mod:`.truth`: MLIP relaxation, hull,
+   density, magnetic moment, EOS bulk modulus; cached per candidate id);
+2. the recipe: the request's own when it names precursors, else the planner's
+   (``recipe``: a ``crystaloop.recipes`` plug-in, default ``stoichiometric``);
+3. synthesis (:mod:`.synthesis`): target, hull decomposition products and unreacted
+   precursors with weight fractions;
+4. a powder pattern of the products (Cu K-alpha, 10-80 deg; per phase a crystallite size
+   log-uniform in ``crystallite_size_nm``, a small lattice strain, micro-strain and, half
+   of the time, March-Dollase texture), analysed by the XRD adapter against the world's
+   stable solids plus the target; its target weight fraction is the yield;
+5. ``yield``: the target weight fraction of the XRD analysis (also in ``values``);
+6. properties with Gaussian noise: ``e_hull``, ``formation_energy`` and
+   ``energy_per_atom`` (computed for the target) always; sample properties (``density``,
+   ``bulk_modulus``, ``magmom``, ``band_gap``) only when the target was found (yield >=
+   ``min_target_fraction``).
+
+The pattern (``.xy``), its fit (``.fit.csv``: two_theta, observed, fit, one column per
+phase) and the sample sheet (``.json``, the recipe) are written under ``<work_dir>/xrd``.
+
+    lab:
+      kind: crystal
+      options: {elements: [Li, Mn, O], latency_s: 43200, capacity: 4, xrd: true}
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from pydantic import Field, field_validator
+from pymatgen.core import Structure
+
+from lab_adapters.crystal.recipes import RecipePlanner, create_planner
+from lab_adapters.crystal.synthesis import SynthesisConfig, SynthesisOutcome, synthesize
+from lab_adapters.crystal.truth import CandidateTruth, TruthConfig, ground_truth
+from lab_adapters.crystal.world import World, WorldConfig, build_world
+from lab_adapters.simulated import SimulatedLab, SimulatedLabConfig
+from loop.interfaces import Potential
+from loop.records import (
+    Candidate,
+    LabCapabilities,
+    Measurement,
+    Observation,
+    PhaseAnalysis,
+    PhaseFraction,
+    Recipe,
+)
+
+__all__ = ["CrystalLab", "CrystalLabConfig"]
+
+log = logging.getLogger(__name__)
+
+COMPUTED = ("e_hull", "formation_energy", "energy_per_atom")
+SAMPLE = ("density", "bulk_modulus", "magmom", "band_gap")
+_DEFAULT_NOISE = {"e_hull": 0.005, "formation_energy": 0.005, "energy_per_atom": 0.005,
+                  "density": 0.02, "bulk_modulus": 3.0, "magmom": 0.05, "band_gap": 0.05}
+
+
+class CrystalLabConfig(SimulatedLabConfig):
+    """Options of the ``crystal`` lab."""
+
+    latency_s: float = Field(default=43200.0, ge=0, description="Simulated seconds per experiment (a 12 h firing).")
+    elements: list[str] = Field(min_length=1, description="the world's chemical system, e.g. [Li, Mn, O]")
+    potential: str | dict[str, Any] = Field("chgnet", description="ground-truth potential: a name or {kind, options}")
+    prototype_kinds: list[str] | None = Field(None, description="reference prototypes of the world (None: all)")
+    reference_fmax: float = Field(0.05, gt=0, description="reference relaxation force threshold, eV/A")
+    reference_steps: int = Field(200, ge=1, description="reference relaxation step limit")
+    world_cache_dir: str | None = Field(None, description="default: <crystaloop cache>/worlds")
+    truth: TruthConfig = Field(default_factory=TruthConfig, description="candidate relaxation and EOS settings")
+    properties: list[str] = Field(["e_hull", "formation_energy", "density", "bulk_modulus", "magmom"], min_length=1)
+    noise: dict[str, float] = Field(default_factory=lambda: dict(_DEFAULT_NOISE), description="Gaussian sd per property")
+    report_uncertainty: bool = Field(True, description="report the noise sd as the measurement uncertainty")
+    min_target_fraction: float = Field(0.05, ge=0, le=1, description="yield below which sample properties are not measured")
+    xrd: bool = Field(True, description="simulate and analyse a powder pattern (else the true yield, with noise)")
+    crystallite_size_nm: tuple[float, float] = Field((5.0, 100.0), description="range of crystallite sizes, nm")
+    max_lattice_strain: float = Field(0.002, ge=0, le=0.01, description="|lattice strain| of a phase, drawn uniformly")
+    xrd_simulation: dict[str, Any] = Field(default_factory=dict, description="lab_adapters.xrd.SimulationConfig options")
+    xrd_analysis: dict[str, Any] = Field(default_factory=dict, description="lab_adapters.xrd.AnalysisConfig options")
+    yield_noise: float = Field(0.02, ge=0, description="sd of the yield when xrd is off")
+    recipe: dict[str, Any] = Field(default_factory=lambda: {"kind": "stoichiometric"}, description="recipe planner {kind, options}")
+    synthesis: SynthesisConfig = Field(default_factory=SynthesisConfig)
+    band_gap_model: str | None = Field(None, description="band-gap emulator file (crystaloop train-gap) for ABX3 worlds")
+
+    @field_validator("properties")
+    @classmethod
+    def _known(cls, v: list[str]) -> list[str]:
+        bad = sorted(set(v) - set(COMPUTED) - set(SAMPLE))
+        if bad:
+            raise ValueError(f"unknown properties {bad}; valid: {', '.join(COMPUTED + SAMPLE)}")
+        return v
+
+
+class CrystalLab(SimulatedLab):
+    """A simulated solid-state synthesis lab with a powder diffractometer."""
+
+    Config = CrystalLabConfig
+    name = "crystal"
+    version = "1"
+
+    def __init__(self, config: CrystalLabConfig, context: Any) -> None:
+        super().__init__(config, context)
+        self.cfg: CrystalLabConfig = self.config  # type: ignore[assignment]
+        if "band_gap" in self.cfg.properties and not self.cfg.band_gap_model:
+            from loop.errors import ConfigError
+
+            raise ConfigError("lab", [("lab.options.band_gap_model", "band_gap needs an emulator file (crystaloop train-gap)")])
+        self.world_config = WorldConfig(
+            elements=self.cfg.elements,
+            prototype_kinds=self.cfg.prototype_kinds,
+            fmax=self.cfg.reference_fmax,
+            steps=self.cfg.reference_steps,
+            cache_dir=self.cfg.world_cache_dir,
+        )
+        self.planner: RecipePlanner = create_planner(self.cfg.recipe, self.context)
+        self._potential: Potential | None = None
+        self._world: World | None = None
+        self._gap_model: Any = None
+        self.xrd_dir = Path(self.context.work_dir) / "xrd"
+        self._restore()
+
+    # -- the world ----------------------------------------------------------------------
+    @property
+    def potential(self) -> Potential:
+        if self._potential is None:
+            from surrogates.potentials.factory import create_potential
+
+            self._potential = create_potential(self.cfg.potential, self.context)
+        return self._potential
+
+    @property
+    def world(self) -> World:
+        if self._world is None:
+            self._world = build_world(self.world_config, self.potential)
+        return self._world
+
+    @property
+    def gap_model(self) -> Any:
+        if self._gap_model is None and self.cfg.band_gap_model:
+            from lab_adapters.crystal.bandgap import GapModel
+
+            self._gap_model = GapModel.load(self.cfg.band_gap_model)
+        return self._gap_model
+
+    def _capabilities(self) -> LabCapabilities:
+        return LabCapabilities(
+            properties=[*self.cfg.properties, "yield"], xrd=True, capacity=self.cfg.capacity,
+            elements=list(self.world_config.elements), clock="simulated", recipe_kind="synthesis",
+        )
+
+    def truth(self, candidate: Candidate) -> CandidateTruth:
+        return ground_truth(candidate, self.world, self.potential, self.cfg.truth)
+
+    def plan_recipe(self, recipe: Recipe, formula: str) -> Recipe:
+        """The request's recipe when it names precursors, else the planner's."""
+        if recipe.precursors:
+            return recipe
+        planned = self.planner.plan(formula, self.world)
+        return planned.model_copy(update={"params": {**recipe.params, **planned.params}})
+
+    # -- one experiment -----------------------------------------------------------------
+    def _measure(self, job: dict[str, Any], candidate: Candidate) -> Observation:
+        base = self.observation_base(job)
+        rid = job["request_id"]
+        truth = self.truth(candidate)
+        if truth.error or truth.structure is None:
+            return Observation(success=False, failure_reason=f"no sample: {truth.error}", **base)
+        target = truth.relaxed
+        assert target is not None
+        recipe = self.plan_recipe(Recipe.model_validate(job.get("recipe") or {}), truth.formula)
+        rng = self.request_rng(rid)
+        seed = self.cfg.synthesis.kinetics_seed if self.cfg.synthesis.kinetics_seed is not None else self.seed
+        outcome = synthesize(target, float(truth.e_hull or 0.0), recipe, self.world, self.cfg.synthesis, seed, rng)
+        self.xrd_dir.mkdir(parents=True, exist_ok=True)
+        sheet = self.xrd_dir / f"{rid}.json"
+        sheet.write_text(json.dumps({"request_id": rid, "candidate_id": candidate.id, "formula": truth.formula,
+                                     "recipe": recipe.model_dump(mode="json")}, indent=1))
+        if not outcome.products:
+            return Observation(success=False, failure_reason="nothing crystalline formed", raw_files=[str(sheet)], **base)
+        raw = [str(sheet)]
+        target_label = f"{truth.formula}_target"
+        if self.cfg.xrd:
+            analysis, files = self._xrd(rid, outcome, target, target_label, rng)
+            raw += files
+            pattern = files[0]
+        else:
+            analysis, pattern = self._true_analysis(outcome, target_label, rng), None
+        values = self._values(truth, target, analysis.target_fraction or 0.0, rng)
+        # the yield as a measured value too, so rankers that read values see the XRD-derived yield
+        values["yield"] = Measurement(value=float(analysis.target_fraction or 0.0))
+        return Observation(values=values, xrd_pattern=pattern, phase_analysis=analysis, raw_files=raw, **base)
+
+    def _values(self, truth: CandidateTruth, target: Structure, yield_: float, rng: np.random.Generator) -> dict[str, Measurement]:
+        props = truth.properties()
+        if "band_gap" in self.cfg.properties and self.gap_model is not None and self.gap_model.applies(target):
+            props["band_gap"] = float(self.gap_model.predict([target])[0])
+        out: dict[str, Measurement] = {}
+        for name in self.cfg.properties:
+            if name not in props or (name in SAMPLE and yield_ < self.cfg.min_target_fraction):
+                continue
+            sd = float(self.cfg.noise.get(name, 0.0))
+            v = props[name] + (float(rng.normal(0.0, sd)) if sd > 0 else 0.0)
+            if name in ("density", "bulk_modulus", "magmom", "band_gap"):
+                v = max(v, 0.0)
+            out[name] = Measurement(value=v, uncertainty=sd if (self.cfg.report_uncertainty and sd > 0) else None)
+        return out
+
+    def _true_analysis(self, outcome: SynthesisOutcome, target_label: str, rng: np.random.Generator) -> PhaseAnalysis:
+        y = outcome.target_fraction
+        noisy = float(np.clip(y + rng.normal(0.0, self.cfg.yield_noise), 0.0, 1.0)) if y > 0 else 0.0
+        phases = [PhaseFraction(name=target_label if p.label == "target" else p.label, formula=p.formula,
+                                weight_fraction=round(p.weight_fraction, 6)) for p in outcome.products]
+        return PhaseAnalysis(phases=phases, target_fraction=noisy)
+
+    def _references(self, target: Structure, target_label: str) -> dict[str, Structure]:
+        """The world's stable solids (minus any the target duplicates) and the target."""
+        from pymatgen.analysis.structure_matcher import StructureMatcher
+
+        matcher = StructureMatcher()
+        refs: dict[str, Structure] = {}
+        for ph in self.world.solid_stable_phases():
+            if ph.formula == target.composition.reduced_formula and matcher.fit(ph.structure, target):
+                continue
+            refs[self.world.phase_label(ph)] = ph.structure
+        refs[target_label] = target
+        return refs
+
+    def _xrd(
+        self, rid: str, outcome: SynthesisOutcome, target: Structure, target_label: str, rng: np.random.Generator
+    ) -> tuple[PhaseAnalysis, list[str]]:
+        from lab_adapters.xrd import (
+            AnalysisConfig,
+            PhaseComponent,
+            ReferenceSet,
+            SimulationConfig,
+            XRDAnalyzer,
+            simulate_pattern,
+            write_xy,
+        )
+
+        lo, hi = self.cfg.crystallite_size_nm
+        comps = []
+        for p in outcome.products:
+            textured = rng.random() < 0.5
+            direction = [(0, 0, 1), (1, 1, 1), (1, 1, 0)][int(rng.integers(3))]
+            comps.append(PhaseComponent(
+                p.structure, p.weight_fraction,
+                crystallite_size_nm=float(math.exp(rng.uniform(math.log(lo), math.log(hi)))),
+                lattice_strain=float(rng.uniform(-1, 1) * self.cfg.max_lattice_strain),
+                microstrain=float(rng.uniform(0.0, 0.001)),
+                po_direction=direction if textured else None,
+                po_r=float(rng.uniform(0.85, 1.0)) if textured else 1.0,
+            ))
+        pattern = simulate_pattern(comps, SimulationConfig(**self.cfg.xrd_simulation), rng)
+        refs = ReferenceSet.from_structures(self._references(target, target_label))
+        fit = XRDAnalyzer(refs, AnalysisConfig(**self.cfg.xrd_analysis)).fit(pattern, target=target_label)
+        xy = write_xy(pattern, self.xrd_dir / f"{rid}.xy").resolve()
+        fit_csv = self.xrd_dir / f"{rid}.fit.csv"
+        cols = [fit.two_theta, fit.observed, fit.model] + [fit.background + (ph.curve if ph.curve is not None else 0) for ph in fit.phases]
+        header = ",".join(["two_theta", "observed", "fit", *[ph.name for ph in fit.phases]])
+        np.savetxt(fit_csv, np.column_stack(cols), delimiter=",", fmt="%.4f", header=header, comments="")
+        return fit.analysis, [str(xy), str(fit_csv.resolve())]

@@ -1,0 +1,159 @@
+"""Ground truth of a candidate in a world: what the simulated lab's sample "really" is.
+
+For a candidate structure relaxed with the world's potential (positions and cell, FIRE):
+
+- ``energy_per_atom`` ``E`` (eV/atom), ``formation_energy`` ``E - sum_el x_el mu_el`` and
+  ``e_hull`` (eV/atom, negative below the world's hull) from :class:`surrogates.hull.Hull`;
+- ``density`` (g/cm^3) of the relaxed cell;
+- ``magmom``: mean magnetic moment ``sum_i |m_i| / N`` (mu_B/atom) where the potential
+  predicts site moments (CHGNet does), else None;
+- ``bulk_modulus`` ``B0`` (GPa): a Birch-Murnaghan fit (pymatgen ``EOS``) of single-point
+  energies of the relaxed cell scaled isotropically to volumes ``V0 (1 + s)`` for
+  ``s`` in ``eos_strains`` (internal coordinates frozen, so ``B0`` is the unrelaxed-ion value).
+
+Results are cached per candidate id as JSON in ``<world dir>/truth/<settings>/<id>.json``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import math
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field
+from pymatgen.core import Structure
+
+from lab_adapters.crystal.world import World
+from loop.interfaces import Potential
+from loop.records import Candidate
+from surrogates.potentials.base import EV_A3_TO_GPA
+
+__all__ = ["CandidateTruth", "TruthConfig", "bulk_modulus", "ground_truth"]
+
+log = logging.getLogger(__name__)
+
+
+class TruthConfig(BaseModel):
+    """How the ground truth of a candidate is computed."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    fmax: float = Field(0.05, gt=0, description="candidate relaxation force threshold, eV/A")
+    steps: int = Field(200, ge=1, description="candidate relaxation step limit")
+    eos_strains: list[float] = Field([-0.06, -0.03, 0.0, 0.03, 0.06], min_length=4, description="volume strains of the EOS fit")
+
+    def key(self) -> str:
+        return hashlib.sha256(self.model_dump_json().encode()).hexdigest()[:10]
+
+
+@dataclass
+class CandidateTruth:
+    """The true (simulated) properties of one candidate; ``error`` set when it could not be relaxed."""
+
+    candidate_id: str
+    formula: str
+    structure: dict[str, Any] | None
+    energy_per_atom: float | None = None
+    formation_energy: float | None = None
+    e_hull: float | None = None
+    density: float | None = None
+    magmom: float | None = None
+    bulk_modulus: float | None = None
+    converged: bool = False
+    error: str | None = None
+
+    @property
+    def relaxed(self) -> Structure | None:
+        return Structure.from_dict(self.structure) if self.structure else None
+
+    def properties(self) -> dict[str, float]:
+        """The finite numeric properties, by name."""
+        names = ("energy_per_atom", "formation_energy", "e_hull", "density", "magmom", "bulk_modulus")
+        return {n: float(v) for n in names if (v := getattr(self, n)) is not None and math.isfinite(v)}
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> CandidateTruth:
+        return cls(**d)
+
+
+def bulk_modulus(structure: Structure, potential: Potential, strains: list[float]) -> float | None:
+    """``B0`` in GPa from a Birch-Murnaghan fit over isotropically strained cells (see module docs)."""
+    from pymatgen.analysis.eos import EOS
+
+    v0 = structure.volume
+    cells = []
+    for s in strains:
+        c = structure.copy()
+        c.scale_lattice(v0 * (1.0 + s))
+        cells.append(c)
+    try:
+        energies = [r.energy for r in potential.predict(cells)]
+        fit = EOS("birch_murnaghan").fit([c.volume for c in cells], energies)
+        b0 = float(fit.b0) * EV_A3_TO_GPA
+    except Exception as exc:  # a failed fit is a missing property, not a crash
+        log.warning("EOS fit of %s failed: %s", structure.composition.reduced_formula, exc)
+        return None
+    return b0 if math.isfinite(b0) and 0 < b0 < 2000 else None
+
+
+def _cache_path(world: World, config: TruthConfig, candidate_id: str) -> Path:
+    safe = "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in candidate_id)
+    return world.directory / "truth" / config.key() / f"{safe}.json"
+
+
+def ground_truth(candidate: Candidate, world: World, potential: Potential, config: TruthConfig | None = None) -> CandidateTruth:
+    """The candidate's truth in ``world`` (cached on disk by candidate id)."""
+    cfg = config or TruthConfig()
+    path = _cache_path(world, cfg, candidate.id)
+    if path.is_file():
+        try:
+            return CandidateTruth.from_dict(json.loads(path.read_text()))
+        except (ValueError, TypeError) as exc:
+            log.warning("ignoring unreadable truth cache %s: %s", path, exc)
+    truth = _compute(candidate, world, potential, cfg)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(f".tmp{id(truth)}")
+    tmp.write_text(json.dumps(truth.as_dict()))
+    tmp.replace(path)
+    return truth
+
+
+def _compute(candidate: Candidate, world: World, potential: Potential, cfg: TruthConfig) -> CandidateTruth:
+    start = candidate.relaxed_structure or candidate.structure
+    formula = candidate.formula or (start.composition.reduced_formula if start is not None else "?")
+    if start is None:
+        return CandidateTruth(candidate.id, formula, None, error="candidate has no structure")
+    if not world.covers(start.composition):
+        outside = sorted({e.symbol for e in start.composition.elements} - set(world.elements))
+        return CandidateTruth(candidate.id, formula, None, error=f"elements {outside} are outside the world {'-'.join(world.elements)}")
+    res = potential.relax([start], fmax=cfg.fmax, steps=cfg.steps)[0]
+    step_limit = res.error is not None and res.error.startswith("relaxation hit the step limit")
+    if (res.error and not step_limit) or not math.isfinite(res.energy):
+        return CandidateTruth(candidate.id, formula, None, error=res.error or "non-finite energy")
+    s = res.structure
+    e = res.energy_per_atom
+    comp = s.composition
+    single = potential.predict([s])[0]
+    magmom = None
+    if single.magmoms is not None and len(single.magmoms) == len(s):
+        magmom = float(np.abs(np.asarray(single.magmoms, dtype=float)).sum() / len(s))
+    return CandidateTruth(
+        candidate_id=candidate.id,
+        formula=comp.reduced_formula,
+        structure=s.as_dict(),
+        energy_per_atom=e,
+        formation_energy=world.hull.formation_energy_per_atom(comp, e),
+        e_hull=world.hull.e_above_hull(comp, e),
+        density=float(s.density),
+        magmom=magmom,
+        bulk_modulus=bulk_modulus(s, potential, cfg.eos_strains),
+        converged=res.converged,
+    )

@@ -1,0 +1,202 @@
+"""The simulated chemical world: elements, a potential, and the hull of its reference phases.
+
+A world is built once per (elements, potential identity, reference prototypes, relaxation
+settings, :data:`WORLD_VERSION`) and cached as JSON under ``<cache>/worlds/<key>/world.json``
+(``<cache>`` is :func:`loop.tables.cache_dir`, shared by campaigns and study trials); the
+ground truth of candidates is cached beside it (:mod:`lab_adapters.crystal.truth`).
+
+References are the hull's decorated prototypes (:mod:`surrogates.hull.prototypes`) plus the
+ionic ones of :mod:`lab_adapters.crystal.prototypes`, each relaxed with the potential; the
+hull is pymatgen's ``PhaseDiagram`` over their energies per atom (:class:`surrogates.hull.Hull`).
+
+>>> world = build_world(WorldConfig(elements=["Li", "O"]), potential)   # doctest: +SKIP
+>>> world.hull.e_above_hull("Li2O2", -4.5)                               # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import math
+import time
+from pathlib import Path
+from typing import Any
+
+from pydantic import Field, field_validator
+from pymatgen.core import Composition, Element
+
+from lab_adapters.crystal.prototypes import IONIC_PROTOTYPES, ionic_prototypes
+from loop.errors import StructureError
+from loop.identity import structure_id
+from loop.interfaces import PluginConfig, Potential
+from surrogates.hull import Hull, ReferencePhase, potential_identity
+from surrogates.hull.prototypes import PROTOTYPE_NAMES, Prototype, prototypes
+
+__all__ = ["WORLD_VERSION", "World", "WorldConfig", "build_world", "worlds_dir"]
+
+log = logging.getLogger(__name__)
+
+WORLD_VERSION = 1
+"""Bump when the world's physics changes, so cached worlds are rebuilt."""
+
+_MEMO: dict[str, World] = {}
+
+
+class WorldConfig(PluginConfig):
+    """The chemical system and how its reference phases are made."""
+
+    elements: list[str] = Field(min_length=1, description="chemical system, e.g. [Li, Mn, O]")
+    prototype_kinds: list[str] | None = Field(
+        None, description=f"reference prototypes (None: all of {', '.join(PROTOTYPE_NAMES + IONIC_PROTOTYPES)})"
+    )
+    fmax: float = Field(0.05, gt=0, description="reference relaxation force threshold, eV/A")
+    steps: int = Field(200, ge=1, description="reference relaxation step limit")
+    cache_dir: str | None = Field(None, description="default: <crystaloop cache>/worlds")
+
+    @field_validator("elements")
+    @classmethod
+    def _known_elements(cls, v: list[str]) -> list[str]:
+        bad = [e for e in v if not Element.is_valid_symbol(e)]
+        if bad:
+            raise ValueError(f"unknown element symbols {bad}")
+        return sorted(set(v))
+
+    @field_validator("prototype_kinds")
+    @classmethod
+    def _known_kinds(cls, v: list[str] | None) -> list[str] | None:
+        if v is not None:
+            bad = sorted(set(v) - set(PROTOTYPE_NAMES) - set(IONIC_PROTOTYPES))
+            if bad:
+                raise ValueError(f"unknown prototypes {bad}; valid: {', '.join(PROTOTYPE_NAMES + IONIC_PROTOTYPES)}")
+        return v
+
+
+def worlds_dir(config: WorldConfig | None = None) -> Path:
+    """Where worlds are cached."""
+    from loop.tables import cache_dir
+
+    if config is not None and config.cache_dir:
+        return Path(config.cache_dir)
+    return cache_dir() / "worlds"
+
+
+def _references(config: WorldConfig) -> list[Prototype]:
+    kinds = config.prototype_kinds
+    base = prototypes(config.elements, None if kinds is None else [k for k in kinds if k in PROTOTYPE_NAMES])
+    ionic = ionic_prototypes(config.elements, None if kinds is None else [k for k in kinds if k in IONIC_PROTOTYPES])
+    # the hull needs every element: keep elemental prototypes even when kinds leave them out
+    have = {p.name.split(":")[1] for p in base if len(p.structure.composition.elements) == 1}
+    for el in config.elements:
+        if el not in have:
+            base += [p for p in prototypes([el]) if p.name.split(":")[0] in ("fcc", "bcc", "dimer")]
+    return base + ionic
+
+
+def world_key(config: WorldConfig, ident: str, refs: list[Prototype]) -> str:
+    payload = {
+        "version": WORLD_VERSION,
+        "elements": config.elements,
+        "potential": ident,
+        "refs": sorted(f"{p.name}|{structure_id(p.structure)}|{p.relax_cell}" for p in refs),
+        "fmax": config.fmax,
+        "steps": config.steps,
+    }
+    return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:16]
+
+
+class World:
+    """A chemical system with its hull; ``directory`` holds the cache of this world."""
+
+    def __init__(self, config: WorldConfig, hull: Hull, directory: Path, key: str) -> None:
+        self.config = config
+        self.hull = hull
+        self.directory = directory
+        self.key = key
+
+    @property
+    def elements(self) -> list[str]:
+        return list(self.config.elements)
+
+    @property
+    def potential_identity(self) -> str:
+        return self.hull.potential
+
+    @property
+    def anion(self) -> str | None:
+        """The most electronegative element (None for a one-element world)."""
+        if len(self.elements) < 2:
+            return None
+        return max(self.elements, key=lambda e: (Element(e).X, e))
+
+    @staticmethod
+    def is_gas(phase: ReferencePhase) -> bool:
+        """A molecule in a box (O2, N2, ...): no powder pattern."""
+        return phase.name.startswith("dimer:")
+
+    @property
+    def stable_phases(self) -> list[ReferencePhase]:
+        return self.hull.stable_phases
+
+    @staticmethod
+    def phase_label(phase: ReferencePhase) -> str:
+        """A file-stem-like name: ``LiMn2O4_spinel``."""
+        return f"{phase.formula}_{phase.name.split(':')[0]}"
+
+    def solid_stable_phases(self) -> list[ReferencePhase]:
+        return [p for p in self.stable_phases if not self.is_gas(p)]
+
+    def covers(self, composition: Composition | str) -> bool:
+        return self.hull.covers(composition)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"version": WORLD_VERSION, "key": self.key, "config": self.config.model_dump(mode="json"), "hull": self.hull.as_dict()}
+
+
+def _relax_references(refs: list[Prototype], potential: Potential, config: WorldConfig) -> list[ReferencePhase]:
+    phases: list[ReferencePhase] = []
+    for relax_cell in (True, False):
+        group = [p for p in refs if p.relax_cell == relax_cell]
+        if not group:
+            continue
+        results = potential.relax([p.structure for p in group], fmax=config.fmax, steps=config.steps, relax_cell=relax_cell)
+        for proto, res in zip(group, results, strict=True):
+            step_limit = res.error is not None and res.error.startswith("relaxation hit the step limit")
+            if (res.error and not step_limit) or not math.isfinite(res.energy):
+                log.warning("world reference %s dropped: %s", proto.name, res.error)
+                continue
+            phases.append(ReferencePhase(proto.name, res.structure, res.energy_per_atom, res.converged))
+    return phases
+
+
+def build_world(config: WorldConfig, potential: Potential) -> World:
+    """The world of ``config`` under ``potential``: from memory, the disk cache, or built now."""
+    refs = _references(config)
+    ident = potential_identity(potential)
+    key = world_key(config, ident, refs)
+    if key in _MEMO:
+        return _MEMO[key]
+    directory = worlds_dir(config) / f"{'-'.join(config.elements)}-{key}"
+    path = directory / "world.json"
+    if path.is_file():
+        try:
+            data = json.loads(path.read_text())
+            world = World(config, Hull.from_dict(data["hull"]), directory, key)
+            log.info("world %s read from %s", world.hull.chemsys, path)
+            _MEMO[key] = world
+            return world
+        except (ValueError, KeyError, StructureError) as exc:
+            log.warning("ignoring unreadable world cache %s: %s", path, exc)
+    t0 = time.perf_counter()
+    hull = Hull(config.elements, _relax_references(refs, potential, config), ident)
+    world = World(config, hull, directory, key)
+    directory.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(f".tmp{time.time_ns()}")
+    tmp.write_text(json.dumps(world.as_dict()))
+    tmp.replace(path)
+    log.info(
+        "world %s built in %.1f s: %d references, stable %s -> %s",
+        hull.chemsys, time.perf_counter() - t0, len(hull.phases), [p.name for p in hull.stable_phases], path,
+    )
+    _MEMO[key] = world
+    return world

@@ -1,0 +1,68 @@
+"""Ground truth of candidates: relaxation, hull energies, density, moments, EOS bulk modulus."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from pymatgen.core import Lattice, Structure
+
+from lab_adapters.crystal.truth import TruthConfig, bulk_modulus, ground_truth
+from lab_adapters.crystal.world import WorldConfig, build_world
+from loop.interfaces import PluginContext
+from loop.records import Candidate
+
+pytestmark = pytest.mark.slow
+
+KINDS = ["fcc", "bcc", "dimer", "rocksalt", "fluorite", "rutile"]
+
+
+@pytest.fixture(scope="module")
+def potential(tmp_path_factory):
+    import torch
+
+    torch.set_num_threads(1)
+    from surrogates.potentials.factory import create_potential
+
+    return create_potential("chgnet", PluginContext(work_dir=tmp_path_factory.mktemp("pot")))
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory, potential):
+    cfg = WorldConfig(elements=["Li", "O"], prototype_kinds=KINDS, fmax=0.2, steps=30, cache_dir=str(tmp_path_factory.mktemp("w")))
+    return build_world(cfg, potential)
+
+
+FAST = TruthConfig(fmax=0.2, steps=30)
+
+
+def test_truth_of_the_stable_oxide_sits_on_the_hull_and_is_cached(world, potential):
+    li2o = next(p for p in world.stable_phases if p.formula == "Li2O")
+    cand = Candidate.from_structure(li2o.structure)
+    t = ground_truth(cand, world, potential, FAST)
+    assert t.error is None and t.formula == "Li2O"
+    assert abs(t.e_hull) < 0.02
+    assert t.formation_energy < -1.0  # a strongly bound oxide
+    assert 1.5 < t.density < 3.5  # Li2O: 2.0 g/cm^3
+    assert t.bulk_modulus is not None and 30 < t.bulk_modulus < 150  # Li2O: ~80 GPa
+    assert t.magmom is not None and t.magmom >= 0
+    cached = list((world.directory / "truth").rglob(f"{cand.id}.json"))
+    assert len(cached) == 1 and json.loads(cached[0].read_text())["e_hull"] == t.e_hull
+    assert ground_truth(cand, world, potential, FAST).properties() == t.properties()
+
+
+def test_a_polymorph_above_the_hull_and_a_candidate_outside_the_world(world, potential):
+    cscl = Structure(Lattice.cubic(2.7), ["Li", "O"], [[0, 0, 0], [0.5, 0.5, 0.5]])
+    t = ground_truth(Candidate.from_structure(cscl), world, potential, FAST)
+    assert t.error is None and t.e_hull > 0.05
+    outside = Structure(Lattice.cubic(4.2), ["Na", "Cl"], [[0, 0, 0], [0.5, 0.5, 0.5]])
+    t2 = ground_truth(Candidate.from_structure(outside), world, potential, FAST)
+    assert t2.error is not None and "outside the world" in t2.error and t2.properties() == {}
+
+
+def test_bulk_modulus_grows_with_stiffness(world, potential):
+    li = next(p for p in world.stable_phases if p.formula == "Li").structure
+    li2o = next(p for p in world.stable_phases if p.formula == "Li2O").structure
+    b_li = bulk_modulus(li, potential, [-0.04, -0.02, 0.0, 0.02, 0.04])
+    b_li2o = bulk_modulus(li2o, potential, [-0.04, -0.02, 0.0, 0.02, 0.04])
+    assert b_li is not None and b_li2o is not None and 5 < b_li < b_li2o  # Li metal ~12 GPa, Li2O ~80 GPa
