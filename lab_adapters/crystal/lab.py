@@ -158,6 +158,14 @@ class CrystalLab(SimulatedLab):
     def truth(self, candidate: Candidate) -> CandidateTruth:
         return ground_truth(candidate, self.world, self.potential, self.cfg.truth)
 
+    def _recipe_for(self, candidate: Candidate) -> Recipe | None:
+        """Planned when the campaign plans the request, so the ledger records the recipe used."""
+        structure = candidate.structure
+        formula = candidate.formula or (structure.composition.reduced_formula if structure is not None else None)
+        if formula is None:
+            return None
+        return self.planner.plan(formula, self.world)
+
     def plan_recipe(self, recipe: Recipe, formula: str) -> Recipe:
         """The request's recipe when it names precursors, else the planner's."""
         if recipe.precursors:

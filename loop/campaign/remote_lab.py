@@ -82,6 +82,9 @@ class _LabActor:
         self._at(now)
         return self.lab.next_event_time()
 
+    def recipe_for(self, candidate: Any) -> Any:
+        return self.lab.recipe_for(candidate)
+
     def close(self) -> None:
         self._stop.set()
         self.lab.close()
@@ -126,6 +129,9 @@ class RemoteLab:
 
     def next_event_time(self) -> float | None:
         return self._get(self._actor.next_event_time.remote(self._now()))
+
+    def recipe_for(self, candidate: Any) -> Any:
+        return self._get(self._actor.recipe_for.remote(candidate))
 
     def close(self) -> None:
         try:

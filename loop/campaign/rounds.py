@@ -183,7 +183,7 @@ class RoundPlanner:
                 candidate=by_id[s.candidate_id],
                 round=index,
                 lab=lab,
-                recipe=Recipe(params=dict(by_id[s.candidate_id].params)),
+                recipe=self._recipe(lab, by_id[s.candidate_id]),
                 created_at=now,
             )
             for s, lab in zip(selections, labs, strict=True)
@@ -195,6 +195,14 @@ class RoundPlanner:
         ledger.update_round(rnd, "planned")
         self.last_request_ids = [r.request_id for r in reqs]
         return rnd
+
+    def _recipe(self, lab_name: str, cand: Candidate) -> Recipe:
+        """The lab's recipe when it plans one (synthesis labs), else the candidate's parameters."""
+        lab = self.c.labs.get(lab_name) if self.c.config.lab_specs() else None
+        planned = lab.recipe_for(cand) if lab is not None else None
+        if planned is None:
+            return Recipe(params=dict(cand.params))
+        return planned.model_copy(update={"params": {**cand.params, **planned.params}})
 
     @staticmethod
     def _validate_selections(sels: Sequence[Selection], allowed: set[str], q: int) -> list[Selection]:

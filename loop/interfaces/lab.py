@@ -19,7 +19,7 @@ from pydantic import ValidationError
 
 from loop.errors import LabError
 from loop.interfaces.plugin import Plugin
-from loop.records import ExperimentRequest, LabCapabilities, Observation, Receipt, RequestStatus
+from loop.records import Candidate, ExperimentRequest, LabCapabilities, Observation, Receipt, Recipe, RequestStatus
 
 __all__ = ["LabAdapter"]
 
@@ -62,6 +62,10 @@ class LabAdapter(Plugin, abc.ABC):
 
     def _next_event_time(self) -> float | None:
         """Simulated labs: the clock time of the next result, or None when nothing is pending."""
+        return None
+
+    def _recipe_for(self, candidate: Candidate) -> Recipe | None:
+        """How this lab would make ``candidate`` (precursors, temperature, ...); None: no opinion."""
         return None
 
     def _close(self) -> None:  # noqa: B027
@@ -155,6 +159,13 @@ class LabAdapter(Plugin, abc.ABC):
 
     def next_event_time(self) -> float | None:
         return self._next_event_time()
+
+    def recipe_for(self, candidate: Candidate) -> Recipe | None:
+        """The lab's recipe for a candidate, recorded in the ledger before the request is sent."""
+        recipe = self._recipe_for(candidate)
+        if recipe is not None and not isinstance(recipe, Recipe):
+            raise LabError(f"{type(self).__name__}._recipe_for must return a Recipe, got {type(recipe).__name__}")
+        return recipe
 
     def close(self) -> None:
         if not self._closed:

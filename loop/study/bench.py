@@ -7,7 +7,8 @@
        campaigns/hour = N / wall,    study_speedup = wall_sequential / wall_study
 
    Both walls cover the whole ``run_study`` call (MLflow study run, trials, aggregation);
-   the study's also covers starting and stopping Ray.
+   the study's also covers starting and stopping Ray. ``repeats`` alternates the order and
+   takes the median ratio, for machines whose load changes under the measurement.
 2. **Loop overhead.** One campaign of the default config with lab latency 0. The round
    planner times its calls into the generator, screen (potential), ranker and lab; the rest
    of a round is the loop's own work (ledger writes, MLflow logging, summaries)::
@@ -45,9 +46,21 @@ def _load() -> list[float]:
 
 
 def measure_study_speedup(
-    config: str | Path, overrides: Sequence[str], campaigns: int, concurrent: int = 2, workdir: Path | None = None
+    config: str | Path,
+    overrides: Sequence[str],
+    campaigns: int,
+    concurrent: int = 2,
+    workdir: Path | None = None,
+    repeats: int = 1,
 ) -> dict[str, Any]:
-    """Run ``campaigns`` seeds sequentially in-process, then as a ``concurrent``-trial Ray study."""
+    """Run ``campaigns`` seeds sequentially in-process and as a ``concurrent``-trial Ray study.
+
+    With ``repeats > 1`` the pair is measured again with the order swapped each time
+    (sequential first, then study first, ...) and ``study_speedup`` is the median ratio, so
+    that a change of the machine's load between the two halves weighs less.
+    """
+    import statistics
+
     from loop.study.config import parse_study
     from loop.study.runner import run_study
 
@@ -55,27 +68,45 @@ def measure_study_speedup(
     raw = {"name": "bench-parallel", "campaign": str(Path(config).resolve()), "overrides": list(overrides), "seeds": campaigns}
     _warm_up(config, overrides, work / "warmup")
     seq_study = parse_study({**raw, "name": "bench-sequential"})
-    load_before = _load()
-    t0 = time.perf_counter()
-    seq = run_study(seq_study, output=work / "sequential", executor="local")
-    t_seq = time.perf_counter() - t0
     par_study = parse_study({**raw, "max_concurrent": concurrent, "resources": {"cpu": 1}})
-    t0 = time.perf_counter()
-    par = run_study(par_study, output=work / "study", executor="ray")
-    t_par = time.perf_counter() - t0
-    if seq.failed or par.failed:
-        raise RuntimeError(f"bench campaigns failed: {seq.failed or par.failed}")
+    pairs = []
+    for rep in range(repeats):
+        times: dict[str, float] = {}
+        loads: dict[str, list[float]] = {}
+        order = ("sequential", "study") if rep % 2 == 0 else ("study", "sequential")
+        for mode in order:
+            loads[f"{mode}_before"] = _load()
+            t0 = time.perf_counter()
+            if mode == "sequential":
+                outcome = run_study(seq_study, output=work / f"sequential-{rep}", executor="local")
+            else:
+                outcome = run_study(par_study, output=work / f"study-{rep}", executor="ray")
+            times[mode] = time.perf_counter() - t0
+            loads[f"{mode}_after"] = _load()
+            if outcome.failed:
+                raise RuntimeError(f"bench campaigns failed: {outcome.failed}")
+        pairs.append(
+            {
+                "order": list(order),
+                "sequential_s": round(times["sequential"], 2),
+                "study_s": round(times["study"], 2),
+                "speedup": round(times["sequential"] / times["study"], 3),
+                "load_average": loads,
+            }
+        )
+    t_seq = statistics.median(p["sequential_s"] for p in pairs)
+    t_par = statistics.median(p["study_s"] for p in pairs)
     return {
         "campaigns": campaigns,
         "concurrent_trials": concurrent,
+        "repeats": repeats,
         "sequential_s": round(t_seq, 2),
         "study_s": round(t_par, 2),
         "campaigns_per_hour_sequential": round(3600 * campaigns / t_seq, 1),
         "campaigns_per_hour_study": round(3600 * campaigns / t_par, 1),
-        "study_speedup": round(t_seq / t_par, 3),
-        "load_average_before": load_before,
-        "load_average_after": _load(),
-        "per_campaign": _study_sizes(work / "study", campaigns),
+        "study_speedup": round(statistics.median(p["speedup"] for p in pairs), 3),
+        "pairs": pairs,
+        "per_campaign": _study_sizes(work / "study-0", campaigns),
         "workdir": str(work),
     }
 

@@ -90,6 +90,7 @@ def study(study_file: str, resume: bool, output: str | None, overrides: tuple[st
     "--campaign-experiments", default=16, show_default=True, type=click.IntRange(1), help="budget of each throughput-test campaign"
 )
 @click.option("--concurrent", default=2, show_default=True, type=click.IntRange(1), help="concurrent trials of the study")
+@click.option("--repeats", default=1, show_default=True, type=click.IntRange(1), help="speed-up pairs (order alternates; median)")
 @click.option("--skip-speedup", is_flag=True, help="only measure the loop overhead")
 @click.option("--skip-overhead", is_flag=True, help="only measure the study speed-up")
 @click.option("--profile/--no-profile", default=True, show_default=True, help="profile the campaign when the overhead is above target")
@@ -101,6 +102,7 @@ def bench_parallel(
     campaigns: int,
     campaign_experiments: int,
     concurrent: int,
+    repeats: int,
     skip_speedup: bool,
     skip_overhead: bool,
     profile: bool,
@@ -148,12 +150,19 @@ def bench_parallel(
                 click.echo(f"    {k:<60}{v:8.3f} s")
     if not skip_speedup:
         small = (*overrides, f"budget.experiments={campaign_experiments}")
-        sp = measure_study_speedup(config, small, campaigns, concurrent, work / "speedup" if work else None)
+        sp = measure_study_speedup(config, small, campaigns, concurrent, work / "speedup" if work else None, repeats)
         report.update(study_speedup=sp["study_speedup"], speedup=sp)
         click.echo(
             f"study throughput: {sp['campaigns_per_hour_study']:.0f} campaigns/h with {concurrent} trials vs "
             f"{sp['campaigns_per_hour_sequential']:.0f} campaigns/h in one process "
             f"({campaigns} campaigns: {sp['study_s']:.1f} s vs {sp['sequential_s']:.1f} s) -> speed-up {sp['study_speedup']:.2f}x"
         )
-        click.echo(f"  load average before/after: {sp['load_average_before']} / {sp['load_average_after']} (shared machine)")
+        for p in sp["pairs"]:
+            la = p["load_average"]
+            click.echo(
+                f"  {' then '.join(p['order'])}: {p['sequential_s']:.1f} s vs {p['study_s']:.1f} s = {p['speedup']:.2f}x; "
+                f"1-min load average {la['sequential_before'][:1]}->{la['sequential_after'][:1]} (sequential), "
+                f"{la['study_before'][:1]}->{la['study_after'][:1]} (study)"
+            )
+        click.echo("  measured on a shared machine: other users' load changes these figures")
     _write_json(json_path, report)

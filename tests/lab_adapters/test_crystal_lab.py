@@ -73,6 +73,9 @@ def test_experiments_return_xrd_yields_files_and_properties(tmp_path):
     # nothing reacted: the precursor is there, the target is not found and sample properties are not measured
     cold = obs["cold"]
     assert cold.phase_analysis.target_fraction < 0.05 and "density" not in cold.values and "e_hull" in cold.values
+    # the lab tells the campaign its recipe up front (stored in the ledger before submission)
+    planned = lab.recipe_for(cands[1])
+    assert planned is not None and planned.precursors and planned.temperature_c
     # a restarted lab re-delivers from its journal the same answers
     again = make_lab(tmp_path / "lab", tmp_path / "worlds")
     again.context.clock.advance_to(1000)
