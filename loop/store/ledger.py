@@ -46,7 +46,10 @@ LEDGER_FILE = "ledger.db"
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cur = dbapi_conn.cursor()
     cur.execute("PRAGMA journal_mode=WAL")
-    cur.execute("PRAGMA synchronous=FULL")
+    # WAL + NORMAL: a committed transaction survives any crash of the process (kill -9);
+    # only an OS crash or power cut may lose the last ones, which resume reconciles with
+    # the lab (a planned request the lab already has is marked, not resent).
+    cur.execute("PRAGMA synchronous=NORMAL")
     cur.execute("PRAGMA foreign_keys=ON")
     cur.execute("PRAGMA busy_timeout=30000")
     cur.close()
