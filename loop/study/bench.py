@@ -4,11 +4,14 @@
    after another in this process (the best single process: imports warm, torch free to use
    every core), then as a study of ``max_concurrent`` Ray Tune trials with one CPU each::
 
-       campaigns/hour = N / wall,    study_speedup = wall_sequential / wall_study
+       campaigns/hour = N / window,    study_speedup = window_sequential / window_study
 
-   Both walls cover the whole ``run_study`` call (MLflow study run, trials, aggregation);
-   the study's also covers starting and stopping Ray. ``repeats`` alternates the order and
-   takes the median ratio, for machines whose load changes under the measurement.
+   where ``window`` runs from the first trial's start to the last trial's end (what a
+   long-running study sustains; in the Ray study it includes the workers' imports and
+   Tune's scheduling between trials). The once-per-study costs outside it (MLflow study
+   run, starting and stopping Ray, aggregation) are in ``study_speedup_end_to_end``, the
+   ratio of the whole ``run_study`` calls. ``repeats`` alternates the order and takes
+   medians, for machines whose load changes under the measurement.
 2. **Loop overhead.** One campaign of the default config with lab latency 0. The round
    planner times its calls into the generator, screen (potential), ranker and lab; the rest
    of a round is the loop's own work (ledger writes, MLflow logging, summaries)::
@@ -52,14 +55,19 @@ def measure_study_speedup(
     concurrent: int = 2,
     workdir: Path | None = None,
     repeats: int = 1,
+    sequential_threads: Sequence[int] = (1, 2),
 ) -> dict[str, Any]:
     """Run ``campaigns`` seeds sequentially in-process and as a ``concurrent``-trial Ray study.
 
     With ``repeats > 1`` the pair is measured again with the order swapped each time
     (sequential first, then study first, ...) and ``study_speedup`` is the median ratio, so
-    that a change of the machine's load between the two halves weighs less.
+    that a change of the machine's load between the two halves weighs less. The single
+    process is run with each torch thread count of ``sequential_threads`` and the fastest
+    counts as the best single process (two threads lose badly on a loaded machine).
     """
     import statistics
+
+    import torch
 
     from loop.study.config import parse_study
     from loop.study.runner import run_study
@@ -72,25 +80,42 @@ def measure_study_speedup(
     pairs = []
     for rep in range(repeats):
         times: dict[str, float] = {}
+        windows: dict[str, float] = {}
         loads: dict[str, list[float]] = {}
-        order = ("sequential", "study") if rep % 2 == 0 else ("study", "sequential")
+        modes = [f"sequential-{n}" for n in sequential_threads]
+        order = [*modes, "study"] if rep % 2 == 0 else ["study", *modes]
+        default_threads = torch.get_num_threads()
         for mode in order:
             loads[f"{mode}_before"] = _load()
             t0 = time.perf_counter()
-            if mode == "sequential":
-                outcome = run_study(seq_study, output=work / f"sequential-{rep}", executor="local")
+            if mode.startswith("sequential"):
+                torch.set_num_threads(int(mode.split("-")[1]))
+                try:
+                    outcome = run_study(seq_study, output=work / f"{mode}-threads-{rep}", executor="local")
+                finally:
+                    torch.set_num_threads(default_threads)
             else:
                 outcome = run_study(par_study, output=work / f"study-{rep}", executor="ray")
             times[mode] = time.perf_counter() - t0
             loads[f"{mode}_after"] = _load()
-            if outcome.failed:
+            if outcome.failed or len(outcome.results) != campaigns:
                 raise RuntimeError(f"bench campaigns failed: {outcome.failed}")
+            starts = [r["started_at"] for r in outcome.results.values()]
+            ends = [r["finished_at"] for r in outcome.results.values()]
+            windows[mode] = max(ends) - min(starts)
+        best = min(modes, key=lambda m: windows[m])
+        times["sequential"], windows["sequential"] = times[best], windows[best]
         pairs.append(
             {
                 "order": list(order),
-                "sequential_s": round(times["sequential"], 2),
-                "study_s": round(times["study"], 2),
-                "speedup": round(times["sequential"] / times["study"], 3),
+                "best_sequential": best,
+                "sequential_by_threads_s": {m: round(windows[m], 2) for m in modes},
+                "sequential_s": round(windows["sequential"], 2),
+                "study_s": round(windows["study"], 2),
+                "speedup": round(windows["sequential"] / windows["study"], 3),
+                "sequential_end_to_end_s": round(times["sequential"], 2),
+                "study_end_to_end_s": round(times["study"], 2),
+                "speedup_end_to_end": round(times["sequential"] / times["study"], 3),
                 "load_average": loads,
             }
         )
@@ -105,6 +130,7 @@ def measure_study_speedup(
         "campaigns_per_hour_sequential": round(3600 * campaigns / t_seq, 1),
         "campaigns_per_hour_study": round(3600 * campaigns / t_par, 1),
         "study_speedup": round(statistics.median(p["speedup"] for p in pairs), 3),
+        "study_speedup_end_to_end": round(statistics.median(p["speedup_end_to_end"] for p in pairs), 3),
         "pairs": pairs,
         "per_campaign": _study_sizes(work / "study-0", campaigns),
         "workdir": str(work),

@@ -59,6 +59,7 @@ class StudyOutcome:
     ran: list[str] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)
     failed: dict[str, str] = field(default_factory=dict)
+    results: dict[str, dict[str, Any]] = field(default_factory=dict)
     parent_run_id: str | None = None
     aggregate: dict[str, Any] = field(default_factory=dict)
     wall_s: float = 0.0
@@ -114,7 +115,8 @@ def _start_child_run(campaign: Any, plan: TrialPlan, parent_run_id: str) -> None
 def run_trial(plan: TrialPlan | dict[str, Any], parent_run_id: str | None = None, threads: int | None = None) -> dict[str, Any]:
     """Run (or resume, or just read back) one trial's campaign; returns its final figures.
 
-    Returns ``{"trial_id", "status", "ran", "wall_s", <summary metrics>}``: ``ran`` is False
+    Returns ``{"trial_id", "status", "ran", "wall_s", "started_at", "finished_at", <summary
+    metrics>}`` (epoch seconds for the two times): ``ran`` is False
     when the ledger already said the campaign had finished.
     """
     from loop.campaign.engine import Campaign
@@ -125,7 +127,7 @@ def run_trial(plan: TrialPlan | dict[str, Any], parent_run_id: str | None = None
         import torch
 
         torch.set_num_threads(max(1, threads))
-    t0 = time.perf_counter()
+    t0, started_at = time.perf_counter(), time.time()
     directory = Path(plan.directory)
     url = (plan.config.get("ledger") or {}).get("url")
     status = trial_status(directory, url)
@@ -150,7 +152,14 @@ def run_trial(plan: TrialPlan | dict[str, Any], parent_run_id: str | None = None
         else:
             summary = campaign.summary()
         final = str(campaign.ledger.get_meta("status"))
-    out: dict[str, Any] = {"trial_id": plan.trial_id, "status": final, "ran": ran, "wall_s": time.perf_counter() - t0}
+    out: dict[str, Any] = {
+        "trial_id": plan.trial_id,
+        "status": final,
+        "ran": ran,
+        "wall_s": time.perf_counter() - t0,
+        "started_at": started_at,
+        "finished_at": time.time(),
+    }
     out.update(summary.metrics())
     return out
 
@@ -210,7 +219,7 @@ def _parent_run(study: StudyConfig, out: Path, state: dict[str, Any]) -> tuple[A
 def _run_local(plans: Sequence[TrialPlan], parent: str | None, outcome: StudyOutcome) -> None:
     for plan in plans:
         try:
-            run_trial(plan, parent)
+            outcome.results[plan.trial_id] = run_trial(plan, parent)
         except Exception as exc:
             log.error("trial %s failed: %s", plan.trial_id, exc)
             outcome.failed[plan.trial_id] = f"{type(exc).__name__}: {exc}"
@@ -265,6 +274,7 @@ def _run_ray(study: StudyConfig, plans: Sequence[TrialPlan], parent: str | None,
                 outcome.failed[trial_id] = str(result.error).strip().splitlines()[-1][:500]
             else:
                 outcome.ran.append(trial_id)
+                outcome.results[trial_id] = dict(result.metrics or {})
 
 
 def run_study(
