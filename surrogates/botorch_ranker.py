@@ -47,10 +47,15 @@ class BotorchRankerConfig(PluginConfig):
 
     features: Literal["auto", "tabular", "composition", "structure"] = "auto"
     composition_fractions: bool = Field(True, description="include the 103 element fractions in composition features")
-    outcome_warp: Literal["none", "power", "copula"] = Field("copula", description="monotone warping of outcomes")
+    outcome_warp: Literal["none", "power", "copula"] = Field("none", description="monotone warping of outcomes (none measured best on the Liang pools)")
     input_warp: bool = Field(False, description="Kumaraswamy input warping (learned)")
     n_init: int = Field(3, ge=1, description="observations before model-based ranking (random before)")
-    mc_samples: int = Field(128, ge=16)
+    mc_samples: int = Field(128, ge=16, description="MC samples of qLogNEI / window probabilities")
+    acquisition: Literal["qlognei", "qlogei"] = Field(
+        "qlognei", description="one objective: qLogNEI (noisy incumbent) or qLogEI over the best observed value"
+    )
+    mo_mc_samples: int = Field(32, ge=8, description="MC samples of qLogNEHVI (its cost grows with samples x front cells)")
+    lazy_greedy: bool = Field(True, description="lazy re-scoring in sequential greedy batches (same picks, less work)")
     ref_point: dict[str, float] | None = Field(None, description="qLogNEHVI reference point in lab units")
     max_exact: int = Field(2000, ge=10, description="above this many observations an approximate GP is used")
     n_inducing: int = Field(256, ge=8)
@@ -58,8 +63,12 @@ class BotorchRankerConfig(PluginConfig):
     synthesizability: Literal["off", "auto", "on"] = Field("auto", description="auto: on when candidates have chemistry")
     prefilter: int | None = Field(None, ge=1, description="score only the top-M candidates by posterior UCB")
     warm_start: bool = True
+    input_bounds: Literal["seen", "data"] = Field(
+        "data", description="normalise inputs to the range of the training data or of every candidate seen so far (pools included)"
+    )
+    fast_fit: bool = Field(True, description="maximise the GP marginal likelihood with the lean numpy fit (same objective)")
     refit_below: int = Field(30, ge=0, description="hyperparameters are re-optimised at every fit below this many observations")
-    refit_every: int = Field(3, ge=1, description="above refit_below: re-optimise every this many new observations (else condition only)")
+    refit_every: int = Field(1, ge=1, description="above refit_below: re-optimise every this many new observations (else condition only)")
     device: str = "auto"
     seed: int | None = None
 
@@ -89,6 +98,9 @@ class BotorchRanker(Ranker):
         self._X_train: torch.Tensor | None = None
         self._states: dict[str, dict] = {}
         self._opt_n: dict[str, int] = {}
+        self._best: dict[str, float] | None = None
+        self._seen_lo: np.ndarray | None = None
+        self._seen_hi: np.ndarray | None = None
         self._feas = FeasibilityModel()
         self._synth: SynthesizabilityModel | None = None
         self._n_fit = 0
@@ -105,7 +117,9 @@ class BotorchRanker(Ranker):
                 self.config.features, candidates, descriptor_fn=self.descriptor_fn, fractions=self.config.composition_fractions
             )
         try:
-            return self.featurizer.transform(candidates), np.ones(len(candidates), dtype=bool)
+            X = self.featurizer.transform(candidates)
+            self._see(X)
+            return X, np.ones(len(candidates), dtype=bool)
         except InputDataError:
             rows, ok = [], np.ones(len(candidates), dtype=bool)
             for i, c in enumerate(candidates):
@@ -117,6 +131,24 @@ class BotorchRanker(Ranker):
                     rows.append(None)
             width = next((len(r) for r in rows if r is not None), 0)
             return np.stack([r if r is not None else np.zeros(width) for r in rows]) if rows else np.zeros((0, width)), ok
+
+    def _see(self, X: np.ndarray) -> None:
+        """Track the feature range of every candidate seen (the normalisation bounds, ``input_bounds='seen'``)."""
+        if not len(X):
+            return
+        lo, hi = X.min(0), X.max(0)
+        if self._seen_lo is None or self._seen_lo.shape != lo.shape:
+            self._seen_lo, self._seen_hi = lo, hi
+        else:
+            self._seen_lo, self._seen_hi = np.minimum(self._seen_lo, lo), np.maximum(self._seen_hi, hi)
+
+    def _bounds(self) -> torch.Tensor | None:
+        """``2 x d'`` normalisation bounds over the kept columns (``None``: learned from the training data)."""
+        if self.config.input_bounds != "seen" or self._seen_lo is None or self._keep is None:
+            return None
+        lo, hi = self._seen_lo[self._keep], self._seen_hi[self._keep]
+        hi = np.where(hi > lo, hi, lo + 1.0)
+        return torch.as_tensor(np.stack([lo, hi]), dtype=self.dtype, device=self.device)
 
     def _tensor(self, X: np.ndarray) -> torch.Tensor:
         assert self._keep is not None
@@ -162,7 +194,7 @@ class BotorchRanker(Ranker):
         self._keep = np.ptp(Xg, axis=0) > 1e-12 if len(good) > 1 else np.ones(Xg.shape[1], dtype=bool)
         if not self._keep.any():
             self._keep[:] = True
-        models, specs = [], []
+        models, specs, best = [], [], {}
         for name, role, lo, hi in self._outputs():
             rows = [i for i in good if name in obs[i].values]
             if not rows:
@@ -185,10 +217,10 @@ class BotorchRanker(Ranker):
             optimize = self._should_optimize(name, len(rows))
             try:
                 model = fit_objective_gp(
-                    X, torch.as_tensor(z, dtype=self.dtype, device=self.device).unsqueeze(-1), Yvar=Yvar,
+                    X, torch.as_tensor(z, dtype=self.dtype, device=self.device).unsqueeze(-1), Yvar=Yvar, bounds=self._bounds(),
                     input_warp=self.config.input_warp, max_exact=self.config.max_exact, n_inducing=self.config.n_inducing,
                     init_state=self._states.get(name) if self.config.warm_start or not optimize else None,
-                    optimize=optimize, name=name,
+                    optimize=optimize, fast=self.config.fast_fit, name=name,
                 )
             except ModelFitError as exc:
                 self._skip(f"output {name!r}", str(exc))
@@ -203,12 +235,17 @@ class BotorchRanker(Ranker):
                 lo=None if lo is None else float(f(np.array([lo]))[0]), hi=None if hi is None else float(f(np.array([hi]))[0]),
             ))
             models.append(model)
-        if not any(s.role != "constraint" for s in specs):
+            z_signed = z * (-1.0 if role == "minimize" else 1.0)
+            best[name] = float(z[int(np.argmax(z_signed))])
+        if not specs:
             self.fallback = "no objective could be modelled"
             self._skip("model", "no objective could be modelled; falling back to random selection")
             return
+        if not any(s.role != "constraint" for s in specs):  # e.g. a window output still constant: chase the constraints
+            self._skip("objectives", "no objective could be modelled; ranking by the probability of meeting the constraints")
         self._model = models[0] if len(models) == 1 else ModelListGP(*models)
         self._specs = specs
+        self._best = best
         self._X_train = self._tensor(Xg)
         self._n_fit = len(good)
         self.fallback = None
@@ -315,9 +352,12 @@ class BotorchRanker(Ranker):
                 [s.sign * float(self._warps[s.name].forward(np.array([self.config.ref_point[s.name]]))[0]) for s in opt],
                 dtype=self.dtype, device=self.device,
             )
+        best_f = None
+        if self.config.acquisition == "qlogei" and len(opt) == 1 and self._best is not None:
+            best_f = opt[0].sign * self._best[opt[0].name]
         return build_acquisition(
-            self._model, self._specs, self._X_train, X_pending=Xp, ref_point=ref,
-            mc_samples=self.config.mc_samples, seed=self.seed + self._n_fit,
+            self._model, self._specs, self._X_train, X_pending=Xp, ref_point=ref, best_f=best_f,
+            mc_samples=self.config.mc_samples if len(opt) < 2 else self.config.mo_mc_samples, seed=self.seed + self._n_fit,
         )
 
     def acquisition(self, candidates: Sequence[Candidate], pending: Sequence[Candidate]) -> np.ndarray:
@@ -365,7 +405,9 @@ class BotorchRanker(Ranker):
         if self.config.prefilter is not None and len(pool) > self.config.prefilter:
             idx_map = self._prefilter(Xt, lw, self.config.prefilter)
             Xt, lwt = Xt[idx_map], lwt[idx_map]
-        chosen, scores = greedy_discrete(self._acqf(Xp), Xt, min(q, int(ok.sum()) or q), X_pending=Xp, log_weight=lwt)
+        chosen, scores = greedy_discrete(
+            self._acqf(Xp), Xt, min(q, int(ok.sum()) or q), X_pending=Xp, log_weight=lwt, lazy=self.config.lazy_greedy
+        )
         picks = [int(idx_map[i]) for i in chosen]
         pred = self.predict([pool[i] for i in picks])
         return [
@@ -377,15 +419,22 @@ class BotorchRanker(Ranker):
         ]
 
     def _prefilter(self, X: torch.Tensor, lw: np.ndarray, m: int) -> np.ndarray:
-        """Top-``m`` candidates by ``sum_objectives sign * (mu + 2 sigma)`` in standardised units (+ log w)."""
+        """Top-``m`` candidates by ``sum_objectives sign * (mu + 2 sigma)`` in standardised units
+        ``+ sum_windows/constraints log P_marginal(met)`` (+ log w)."""
         with torch.no_grad():
             post = self._model.posterior(X)
             mu, sd = post.mean, post.variance.clamp_min(0).sqrt()
         score = torch.zeros(len(X), dtype=X.dtype, device=X.device)
+        normal = torch.distributions.Normal(torch.zeros((), dtype=X.dtype), torch.ones((), dtype=X.dtype))
         for s in self._specs:
             if s.role in ("maximize", "minimize"):
                 col = s.sign * mu[:, s.index] + 2 * sd[:, s.index]
                 score += (col - col.mean()) / col.std().clamp_min(1e-12)
+            else:  # windows and constraints: log of the marginal probability of meeting them
+                mean, d = mu[:, s.index], sd[:, s.index].clamp_min(1e-9)
+                hi = normal.cdf((s.hi - mean) / d) if s.hi is not None else torch.ones_like(mean)
+                lo = normal.cdf((s.lo - mean) / d) if s.lo is not None else torch.zeros_like(mean)
+                score += torch.log((hi - lo).clamp_min(1e-300))
         score += torch.as_tensor(lw, dtype=X.dtype, device=X.device).clamp_min(-1e6)
         return torch.topk(score, m).indices.cpu().numpy()
 

@@ -1,4 +1,4 @@
-"""Benchmark commands of the surrogates stage: ``crystaloop bench pool``."""
+"""Benchmark commands of the surrogates stage: ``crystaloop bench pool | discovery | planner``."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-__all__ = ["bench_pool"]
+__all__ = ["bench_discovery", "bench_planner", "bench_pool"]
 
 
 def _write_json(path: str | None, payload: dict) -> None:
@@ -71,3 +71,86 @@ def bench_pool(csv, minimize, objective, seeds, q, rankers, peers, max_experimen
     if plot_path:
         plot_top(report, extras, plot_path)
         click.echo(f"wrote {plot_path}")
+
+
+def _parse_options(items: tuple[str, ...], hint: str) -> dict:
+    import yaml
+
+    options = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise click.BadParameter(f"expected KEY=VALUE, got {item!r}", param_hint=hint)
+        options[key.strip()] = yaml.safe_load(value)
+    return options
+
+
+@click.command("discovery")
+@click.argument("csv", type=click.Path(dir_okay=False))
+@click.option("--seeds", default=10, show_default=True, type=click.IntRange(1))
+@click.option("--q", "q", default=10, show_default=True, type=click.IntRange(1), help="batch size")
+@click.option("--ranker", "rankers", multiple=True, default=("botorch",), show_default=True, help="our ranker(s)")
+@click.option("--max-experiments", type=click.IntRange(1), default=None, help="cap per campaign (default: the pool size)")
+@click.option("--heat-max", default=0.2, show_default=True, type=float, help="target: heat_ref <= this (eV/atom)")
+@click.option("--window", nargs=2, type=float, default=(1.5, 3.0), show_default=True, help="target gap window (eV)")
+@click.option("--ranker-option", "ranker_options", multiple=True, help="KEY=VALUE option of our ranker's Config (YAML value)")
+@click.option("--json", "json_path", type=click.Path(dir_okay=False), default=None)
+def bench_discovery(csv, seeds, q, rankers, max_experiments, heat_max, window, ranker_options, json_path) -> None:  # noqa: ANN001
+    """Perovskite discovery on CSV (perov-5 columns): experiments to find the first / all targets."""
+    import torch
+    from threadpoolctl import threadpool_limits
+
+    from loop.errors import CrystaloopError
+    from surrogates.bench.discovery import run_discovery
+
+    torch.set_num_threads(1)
+    options = _parse_options(ranker_options, "--ranker-option")
+    try:
+        with threadpool_limits(1):
+            report = run_discovery(
+                csv, seeds=seeds, q=q, rankers=list(rankers), max_experiments=max_experiments,
+                ranker_options=options, heat_max=heat_max, window=tuple(window),
+            )
+    except CrystaloopError as exc:
+        raise click.ClickException(str(exc)) from None
+    exp = report["random_expectation"]
+    click.echo(f"{report['dataset']}: N={report['n_designs']} crystals, k={report['k']} targets, q={q}, {seeds} seeds")
+    click.echo(f"{'method':<12}{'n_first':>9}{'n_all':>9}  n_all 5-95%        s")
+    for name, r in report["results"].items():
+        b = r["n_all_5_95"]
+        click.echo(f"{name:<12}{r['n_first']:>9.1f}{r['n_all']:>9.1f}  [{b[0]:.0f},{b[1]:.0f}]  {r['seconds']:>8.0f}")
+    click.echo(f"{'random (exp)':<12}{exp['n_first']:>9.1f}{exp['n_all']:>9.1f}")
+    _write_json(json_path, report)
+
+
+@click.command("planner")
+@click.option("--setting", "settings", multiple=True, help="CANDIDATES,OBSERVATIONS,OBJECTIVES (default: the issue's grid)")
+@click.option("--prefilter", "prefilters", multiple=True, help="CANDIDATES=M: acquisition on the top M by UCB (default 10000=1000, 100000=1000)")
+@click.option("--no-prefilter", is_flag=True, help="score every candidate")
+@click.option("--json", "json_path", type=click.Path(dir_okay=False), default=None)
+def bench_planner(settings, prefilters, no_prefilter, json_path) -> None:  # noqa: ANN001
+    """Latency and peak memory of one q=8 selection (fit + select) against a bare posterior evaluation."""
+    from surrogates.bench.planner import run_planner
+
+    grid = None
+    if settings:
+        try:
+            grid = [tuple(int(v) for v in s.split(",")) for s in settings]
+        except ValueError:
+            raise click.BadParameter("expected CANDIDATES,OBSERVATIONS,OBJECTIVES", param_hint="--setting") from None
+        if any(len(g) != 3 for g in grid):
+            raise click.BadParameter("expected CANDIDATES,OBSERVATIONS,OBJECTIVES", param_hint="--setting")
+    pf = None
+    if no_prefilter:
+        pf = {}
+    elif prefilters:
+        pf = {int(k): int(v) for k, v in (p.split("=") for p in prefilters)}
+    report = run_planner(grid, prefilter=pf)
+    click.echo(f"{'cands':>7}{'obs':>6}{'m':>3}{'prefilt':>8}{'total s':>9}{'fit s':>7}{'select s':>9}{'floor s':>8}{'ratio':>7}{'peak MB':>9}  value ratio")
+    for r in report["rows"]:
+        vr = r.get("prefilter_value_ratio")
+        click.echo(
+            f"{r['candidates']:>7}{r['observations']:>6}{r['objectives']:>3}{str(r['prefilter'] or '-'):>8}{r['seconds']:>9.2f}"
+            f"{r['fit_s']:>7.2f}{r['select_s']:>9.2f}{r['floor_s']:>8.3f}{r['ratio']:>7.1f}{r['peak_mb']:>9.0f}  {'' if vr is None else f'{vr:.4f}'}"
+        )
+    _write_json(json_path, report)

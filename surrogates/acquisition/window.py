@@ -37,7 +37,12 @@ class qLogProbabilityFeasible(MCAcquisitionFunction):
         X_pending: torch.Tensor | None = None,
         tau: float = 1e-2,
     ) -> None:
-        super().__init__(model=model, sampler=sampler, X_pending=X_pending)
+        from botorch.acquisition.multi_objective.objective import IdentityMCMultiOutputObjective
+
+        # the conditions read the raw samples Z; the identity objective only satisfies
+        # botorch's check for multi-output models (windows plus modelled constraints)
+        objective = IdentityMCMultiOutputObjective() if model.num_outputs > 1 else None
+        super().__init__(model=model, sampler=sampler, X_pending=X_pending, objective=objective)
         if not constraints:
             raise ValueError("qLogProbabilityFeasible needs at least one condition")
         self.constraints = constraints

@@ -8,7 +8,8 @@ Peers (versions key the result cache):
   measured value) over the unmeasured designs, refitted from scratch every step; ``n_init = 5``;
   a batch of ``q`` is the top ``q`` by LogEI. The optimiser starts from the previous step's
   hyperparameters (the peer's model is unchanged; this only bounds its run time).
-- ``baybe``: not implemented yet (named so that its cache key is reserved).
+- ``baybe``: BayBE's default campaign (random start = the seed's shared initial designs,
+  ``n_init = q``; then its ``BotorchRecommender``), see :mod:`surrogates.bench.baybe_peer`.
 """
 
 from __future__ import annotations
@@ -25,12 +26,21 @@ from loop.objectives import Objective
 from loop.records import Candidate, Measurement, Observation
 from surrogates.bench.protocol import PoolProblem
 
-__all__ = ["PEERS", "PEER_VERSIONS", "make_policy", "ranker_classes"]
+__all__ = ["PEERS", "PEER_VERSIONS", "make_policy", "peer_version", "ranker_classes"]
 
 log = logging.getLogger(__name__)
 
 PEERS = ("botorch-plain", "baybe", "random")
 PEER_VERSIONS = {"random": "1", "botorch-plain": "1", "baybe": "1"}
+
+
+def peer_version(name: str) -> str:
+    """The cache key version of a peer (BayBE's includes the installed BayBE version)."""
+    if name == "baybe":
+        from surrogates.bench.baybe_peer import baybe_version
+
+        return f"{PEER_VERSIONS[name]}-baybe{baybe_version()}"
+    return PEER_VERSIONS[name]
 Policy = Callable[[list[int], list[float], int], Sequence[int]]
 
 
@@ -105,12 +115,8 @@ def _ranker_policy(problem: PoolProblem, seed: int, ranker: Ranker) -> Policy:
     return policy
 
 
-def _baybe_policy(problem: PoolProblem, seed: int, n_init: int) -> Policy:
-    raise KeyError("peer 'baybe' is not implemented yet (baybe 0.15.0 installs cleanly but no adapter exists); use --peer botorch-plain --peer random")
-
-
 def make_policy(
-    name: str, problem: PoolProblem, seed: int, work_dir: str = ".", options: dict | None = None
+    name: str, problem: PoolProblem, seed: int, work_dir: str = ".", options: dict | None = None, q: int = 1
 ) -> tuple[Policy, int]:
     """``(policy, n_init)`` for a peer or one of our rankers."""
     if name == "random":
@@ -118,7 +124,9 @@ def make_policy(
     if name == "botorch-plain":
         return _plain_policy(problem, seed), 5
     if name == "baybe":
-        return _baybe_policy(problem, seed, 1), 1
+        from surrogates.bench.baybe_peer import baybe_policy
+
+        return baybe_policy(problem, seed), q
     classes = ranker_classes()
     if name not in classes:
         raise KeyError(f"unknown method {name!r}; valid: {', '.join([*classes, *PEERS])}")

@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from loop.tables import load_design_table
-from surrogates.bench.methods import PEER_VERSIONS, make_policy
+from surrogates.bench.methods import PEER_VERSIONS, make_policy, peer_version
 from surrogates.bench.protocol import LEVELS, PoolProblem, levels_reached, random_expectation, run_campaign, top_curve
 
 __all__ = ["PoolResult", "default_cache_dir", "load_problem", "run_pool"]
@@ -63,10 +63,12 @@ class PoolResult:
 def _one_seed(args: tuple) -> list[int]:
     name, problem, seed, q, cap, options = args
     import torch
+    from threadpoolctl import threadpool_limits
 
     torch.set_num_threads(1)
-    policy, n_init = make_policy(name, problem, seed, options=options)
-    return run_campaign(problem, seed, policy, n_init=n_init, q=q, cap=cap)
+    with threadpool_limits(1):  # one seed per core: BLAS/OpenMP threads would only contend
+        policy, n_init = make_policy(name, problem, seed, options=options, q=q)
+        return run_campaign(problem, seed, policy, n_init=n_init, q=q, cap=cap)
 
 
 def _run_method(
@@ -79,7 +81,7 @@ def _run_method(
     paths: dict[int, Path] = {}
     for seed in seeds:
         if cache is not None and name in PEER_VERSIONS:
-            paths[seed] = cache / f"{digest}-{name}-v{PEER_VERSIONS[name]}-s{seed}-q{q}-c{cap}.json"
+            paths[seed] = cache / f"{digest}-{name}-v{peer_version(name)}-s{seed}-q{q}-c{cap}.json"
             if paths[seed].is_file():
                 orders[seed] = json.loads(paths[seed].read_text())["order"]
     todo = [s for s in seeds if s not in orders]

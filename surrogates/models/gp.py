@@ -59,6 +59,7 @@ def fit_objective_gp(
     retries: int = 2,
     init_state: dict | None = None,
     optimize: bool = True,
+    fast: bool = True,
     name: str = "objective",
 ) -> SingleTaskGP | SingleTaskVariationalGP:
     """Fit one GP to ``X`` (``n x d``) and outcomes ``z`` (``n x 1``); ``bounds`` is ``2 x d``.
@@ -99,7 +100,8 @@ def fit_objective_gp(
                 if n > max_exact:
                     _fit_elbo(model, mll, X, z)
                 elif not (loaded and not optimize):
-                    fit_gpytorch_mll(mll)
+                    if not (fast and not input_warp and _try_fast(model, name)):
+                        fit_gpytorch_mll(mll)
             model.eval()
             return model
         except Exception as exc:  # noqa: BLE001 - any failure is retried, then reported
@@ -107,6 +109,17 @@ def fit_objective_gp(
             log.warning("GP fit for %s failed (attempt %d of %d): %s", name, attempt + 1, retries + 1, exc)
             torch.manual_seed(1234 + attempt)
     raise ModelFitError(f"GP for {name!r} could not be fitted on {n} observations: {last_exc}") from last_exc
+
+
+def _try_fast(model: SingleTaskGP, name: str) -> bool:
+    from surrogates.models.fastfit import fast_fit_exact_gp
+
+    try:
+        fast_fit_exact_gp(model)
+        return True
+    except Exception as exc:  # noqa: BLE001 - the botorch optimiser is the fallback
+        log.info("fast GP fit for %s failed (%s); using fit_gpytorch_mll", name, exc)
+        return False
 
 
 def _compatible(state: dict, target: dict) -> dict:

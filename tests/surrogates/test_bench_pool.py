@@ -51,3 +51,17 @@ def test_cli_json_keys_and_cache(tmp_path):
         assert {"n50", "n80", "n100", "af50", "af80", "af100", "ef"} <= set(r)
     assert len(list((tmp_path / "c").iterdir())) == 4  # 2 peers x 2 seeds
     assert (tmp_path / "p.png").stat().st_size > 1000
+
+
+@pytest.mark.slow
+def test_baybe_peer_valid_campaign_and_versioned_cache_key():
+    pytest.importorskip("baybe")
+    from surrogates.bench.methods import make_policy, peer_version
+
+    p = _problem()
+    policy, n_init = make_policy("baybe", p, 0, q=2)
+    assert n_init == 2
+    order = run_campaign(p, 0, policy, n_init=n_init, q=2, cap=8)
+    assert len(order) == 8 and len(set(order)) == 8
+    assert order[:2] == [int(j) for j in np.random.default_rng(0).permutation(40)[:2]]  # the shared random start
+    assert "baybe0." in peer_version("baybe")

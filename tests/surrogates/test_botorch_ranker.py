@@ -132,3 +132,43 @@ def test_baselines_same_interface(tmp_path, cls):
     ids = [s.candidate_id for s in sel]
     assert len(set(ids)) == 4 and not set(ids) & {c.id for c in pool[10:12]}
     assert r.acquisition(pool[10:], []).shape == (30,)
+
+
+def test_refit_schedule_conditions_between_refits(tmp_path):
+    pool = _pool(40, seed=3)
+    r = _ranker(tmp_path, refit_below=10, refit_every=3)
+    opt_at = []
+    for n in range(10, 16):
+        r.fit(pool[:n], _obs(pool[:n]))
+        opt_at.append(r._opt_n["y"])
+    assert opt_at == [10, 10, 10, 13, 13, 13]  # re-optimised at 10 and 13, conditioned only in between
+    assert r.fallback is None and len(r.select(pool[15:], 2, [])) == 2
+
+
+def test_qlogei_option_prefers_the_optimum_region(tmp_path):
+    pool = _pool(60, seed=4)
+    r = _ranker(tmp_path, acquisition="qlogei")
+    r.fit(pool[:20], _obs(pool[:20]))
+    assert type(r._acqf(None)).__name__ == "qLogExpectedImprovement"
+    sel = r.select(pool[20:], 2, [])
+    assert len({s.candidate_id for s in sel}) == 2
+    assert max(_f(c) for c in pool if c.id in {s.candidate_id for s in sel}) > np.median([_f(c) for c in pool])
+
+
+def test_inputs_normalised_to_the_range_of_every_candidate_seen(tmp_path):
+    pool = _pool(40, seed=6)
+    inner = [c for c in pool if 0.2 < c.params["a"] < 0.8][:8]
+    r = _ranker(tmp_path, input_bounds="seen")
+    r.fit(inner, _obs(inner))
+    r.select(pool, 1, [])  # the pool's wider range is now known
+    r.fit(inner, _obs(inner))
+    lo = r._model.input_transform.offset.squeeze()
+    assert float(lo[0]) == pytest.approx(min(c.params["a"] for c in pool))
+
+
+def test_prefilter_by_window_probability_keeps_the_window(tmp_path):
+    pool = _pool(80, seed=7)
+    r = _ranker(tmp_path, objectives=[Objective(name="w", goal="target", window=(0.4, 0.6))], prefilter=10)
+    r.fit(pool[:20], _obs(pool[:20], fn=lambda c: c.params["b"], name="w"))
+    sel = r.select(pool[20:], 3, [])
+    assert all(0.3 < c.params["b"] < 0.7 for c in pool if c.id in {s.candidate_id for s in sel})

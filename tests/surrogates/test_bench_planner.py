@@ -1,0 +1,27 @@
+from __future__ import annotations
+
+import json
+
+import pytest
+from click.testing import CliRunner
+
+from surrogates.bench.planner import run_setting
+from surrogates.cli import bench_planner
+
+
+@pytest.mark.slow
+def test_setting_reports_time_memory_floor_and_prefilter_value():
+    row = run_setting(300, 40, 2, prefilter=60, compare_full=True)
+    assert row["candidates"] == 300 and row["objectives"] == 2 and row["model"] == "ModelListGP"
+    assert row["seconds"] == pytest.approx(row["fit_s"] + row["select_s"])
+    assert row["floor_s"] > 0 and row["ratio"] > 0 and row["peak_mb"] >= row["start_mb"] > 0
+    assert 0 < row["prefilter_value_ratio"] <= 1.0 + 1e-6
+
+
+@pytest.mark.slow
+def test_cli_json_rows(tmp_path):
+    out = tmp_path / "p.json"
+    res = CliRunner().invoke(bench_planner, ["--setting", "200,30,1", "--no-prefilter", "--json", str(out)], catch_exceptions=False)
+    assert res.exit_code == 0, res.output
+    rows = json.loads(out.read_text())["rows"]
+    assert len(rows) == 1 and {"seconds", "peak_mb", "ratio"} <= set(rows[0])

@@ -1,0 +1,64 @@
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from botorch.fit import fit_gpytorch_mll
+from gpytorch.mlls import ExactMarginalLogLikelihood
+
+from surrogates.models.fastfit import _neg_mll_np, fast_fit_exact_gp, neg_mll
+from surrogates.models.gp import fit_objective_gp
+
+
+def _mll(model) -> float:
+    model.train()
+    mll = ExactMarginalLogLikelihood(model.likelihood, model)
+    with torch.no_grad():
+        return float(mll(model(*model.train_inputs), model.train_targets))
+
+
+@pytest.mark.parametrize("fixed", [False, True])
+def test_numpy_objective_and_gradient_match_torch_reference(fixed):
+    rng = np.random.default_rng(0)
+    X, y = rng.random((25, 3)), rng.normal(size=25)
+    noise = np.full(25, 0.05) if fixed else None
+    v = rng.normal(size=4 if fixed else 5) * 0.5
+    t = torch.tensor(v, requires_grad=True)
+    ref = neg_mll(t, torch.tensor(X), torch.tensor(y), None if noise is None else torch.tensor(noise))
+    (g,) = torch.autograd.grad(ref, t)
+    val, grad = _neg_mll_np(v, X, y, noise)
+    assert val == pytest.approx(float(ref.detach()), rel=1e-10)
+    np.testing.assert_allclose(grad, g.numpy(), atol=1e-9)
+
+
+def test_fast_fit_reaches_botorch_optimum():
+    rng = np.random.default_rng(1)
+    X = torch.tensor(rng.random((40, 3)))
+    z = (torch.sin(6 * X[:, :1]) + X[:, 1:2] ** 2 + 0.05 * torch.tensor(rng.normal(size=(40, 1)))).double()
+    fast = fit_objective_gp(X, z, fast=True)
+    slow = fit_objective_gp(X, z, fast=False)
+    assert _mll(fast) >= _mll(slow) - 1e-3
+
+
+def test_conditioning_without_refit_keeps_hyperparameters():
+    rng = np.random.default_rng(2)
+    X = torch.tensor(rng.random((30, 2)))
+    z = X.sum(1, keepdim=True) + 0.01 * torch.tensor(rng.normal(size=(30, 1)))
+    m1 = fit_objective_gp(X[:25], z[:25])
+    state = m1.state_dict()
+    m2 = fit_objective_gp(X, z, init_state=state, optimize=False)
+    assert torch.allclose(m2.covar_module.lengthscale, m1.covar_module.lengthscale)
+    m3 = fit_objective_gp(X, z, init_state=state, optimize=True)
+    assert _mll(m3) >= _mll(m2) - 1e-9
+
+
+def test_fast_fit_rejects_input_warping():
+    from botorch.models import SingleTaskGP
+
+    from surrogates.models.gp import _input_transform
+
+    X = torch.rand(10, 2, dtype=torch.float64)
+    model = SingleTaskGP(X, X.sum(1, keepdim=True), input_transform=_input_transform(2, True, None))
+    with pytest.raises(ValueError, match="Normalize"):
+        fast_fit_exact_gp(model)
+    fit_gpytorch_mll(ExactMarginalLogLikelihood(model.likelihood, model))  # the fallback path still works
