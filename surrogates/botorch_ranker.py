@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 import torch
@@ -49,6 +49,9 @@ class BotorchRankerConfig(PluginConfig):
     composition_fractions: bool = Field(True, description="include the 103 element fractions in composition features")
     outcome_warp: Literal["none", "power", "copula"] = Field("none", description="monotone warping of outcomes (none measured best on the Liang pools)")
     input_warp: bool = Field(False, description="Kumaraswamy input warping (learned)")
+    descriptors: str | dict[str, Any] | None = Field(
+        None, description="a potential ({kind, options} or a name, e.g. chgnet) whose per-structure descriptors join the structure features"
+    )
     n_init: int = Field(3, ge=1, description="observations before model-based ranking (random before)")
     mc_samples: int = Field(128, ge=16, description="MC samples of qLogNEI / window probabilities")
     acquisition: Literal["qlognei", "qlogei"] = Field(
@@ -84,6 +87,11 @@ class BotorchRanker(Ranker):
         super().__init__(config, context)
         self.config: BotorchRankerConfig
         self.descriptor_fn = descriptor_fn
+        if descriptor_fn is None and self.config.descriptors is not None:
+            from surrogates.potentials.factory import create_potential
+
+            potential = create_potential(self.config.descriptors, self.context)
+            self.descriptor_fn = potential.descriptors
         self.device = torch.device(resolve_device(self.config.device if self.config.device != "auto" else self.context.device))
         self.dtype = torch.float64
         self.seed = self.config.seed if self.config.seed is not None else self.context.seed

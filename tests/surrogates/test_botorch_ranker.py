@@ -172,3 +172,27 @@ def test_prefilter_by_window_probability_keeps_the_window(tmp_path):
     r.fit(pool[:20], _obs(pool[:20], fn=lambda c: c.params["b"], name="w"))
     sel = r.select(pool[20:], 3, [])
     assert all(0.3 < c.params["b"] < 0.7 for c in pool if c.id in {s.candidate_id for s in sel})
+
+
+@pytest.mark.slow
+def test_potential_descriptors_join_the_structure_features(tmp_path):
+    """`descriptors: chgnet` adds CHGNet's crystal features to the ranker's structure features."""
+    from pymatgen.core import Lattice, Structure
+
+    from loop.interfaces import PluginContext
+    from loop.objectives import Objective
+    from loop.records import Candidate, Observation
+    from surrogates.botorch_ranker import BotorchRanker
+
+    ctx = PluginContext(work_dir=tmp_path, objectives=[Objective(name="y", goal="maximize")])
+    cands = [
+        Candidate.from_structure(Structure(Lattice.cubic(a), ["Na", "Cl"], [[0, 0, 0], [0.5, 0.5, 0.5]]))
+        for a in (3.3, 3.5, 3.7, 3.9, 4.1)
+    ]
+    obs = [Observation.from_raw(f"r{i}", c.id, {"y": float(i)}) for i, c in enumerate(cands[:4])]
+    plain = BotorchRanker(BotorchRanker.Config(features="structure"), ctx)
+    plain.fit(cands[:4], obs)
+    rich = BotorchRanker(BotorchRanker.Config(features="structure", descriptors="chgnet"), ctx)
+    rich.fit(cands[:4], obs)
+    assert rich.featurizer.transform(cands).shape[1] > plain.featurizer.transform(cands).shape[1]
+    assert rich.acquisition(cands[4:], []).shape == (1,)
