@@ -116,7 +116,10 @@ class CampaignConfig(_Cfg):
     goal: GoalSpec | None = Field(default=None, description="When a candidate is a hit: {name, op, value}, {name, between}, all/any trees.")
     budget: BudgetConfig = Field(description="When to stop and how many experiments per batch.")
     generator: StageSpec = Field(description="Where candidates come from (kinds below).")
-    screen: StageSpec = Field(default_factory=lambda: StageSpec(kind="passthrough"), description="Which proposals are worth ranking.")
+    screen: StageSpec = Field(
+        default_factory=lambda: StageSpec(kind="passthrough"),
+        description="Which proposals are worth ranking (default: mlip behind a generative model, passthrough behind a pool).",
+    )
     ranker: StageSpec = Field(default_factory=lambda: StageSpec(kind="random"), description="Which candidates the lab tests next.")
     lab: StageSpec | None = Field(default=None, description="The lab; None for ask/tell campaigns (suggest/observe).")
     labs: list[NamedStageSpec] = Field(
@@ -215,19 +218,34 @@ def _resolve(value: Any, base: Path | None) -> str:
     return str(p.resolve())
 
 
+def _default_screen(generator: Any) -> str:
+    """``mlip`` (relaxation, hull, duplicates) behind a generative model; ``passthrough`` behind a finite pool."""
+    if isinstance(generator, Mapping) and isinstance(generator.get("kind"), str):
+        try:
+            cls = registry.load("generators", generator["kind"])
+        except Exception:  # an unknown generator is reported with its own error
+            return "passthrough"
+        if not getattr(cls, "finite", False) and "mlip" in registry.available("screens"):
+            return "mlip"
+    return "passthrough"
+
+
 def parse_config(data: Any, source: str = "<config>", base_dir: Path | None = None) -> CampaignConfig:
     """Validate a raw config; raise :class:`ConfigError` listing *every* problem."""
     if not isinstance(data, Mapping):
         raise ConfigError(source, [("", f"expected a mapping at the top level, got {type(data).__name__}")])
     problems: list[tuple[str, str]] = []
     cfg: CampaignConfig | None = None
+    data = dict(data)
+    if "screen" not in data:
+        data["screen"] = {"kind": _default_screen(data.get("generator"))}
     try:
-        cfg = CampaignConfig.model_validate(dict(data))
+        cfg = CampaignConfig.model_validate(data)
     except ValidationError as exc:
         problems.extend(registry.validation_problems(exc, ""))
     # Validate each stage's options even when other parts failed, so all errors show at once.
     groups = {"generator": "generators", "screen": "screens", "ranker": "rankers", "lab": "labs"}
-    defaults = {"screen": {"kind": "passthrough"}, "ranker": {"kind": "random"}}
+    defaults = {"ranker": {"kind": "random"}}
     stages: list[tuple[str, str, Any]] = [(f, g, data.get(f, defaults.get(f))) for f, g in groups.items()]
     if isinstance(data.get("labs"), list):
         stages += [(f"labs.{i}", "labs", spec) for i, spec in enumerate(data["labs"])]

@@ -126,3 +126,10 @@ def test_fuzzed_configs_never_crash_and_name_the_field(tmp_path, p3ht_csv):
             assert str(exc).startswith("fuzz.yaml")
 
     check()
+
+
+def test_default_screen_is_mlip_behind_generators_and_passthrough_behind_pools(p3ht_csv):
+    base = p3ht_config(p3ht_csv)
+    assert parse_config(base).screen.kind == "passthrough"
+    gen = {**base, "generator": {"kind": "random_crystal", "options": {"elements": ["Na", "Cl"]}}}
+    assert parse_config(gen).screen.kind == "mlip"
