@@ -29,6 +29,7 @@ def test_gflownet_generator_runs_in_an_ask_tell_campaign(tmp_path):
                 "steps_per_update": 2,
             },
         },
+        "screen": {"kind": "passthrough"},  # keep the test about the generator (no relaxations)
         "tracking": {"enabled": False},
     }
     d = tmp_path / "c"
@@ -70,6 +71,7 @@ def test_kill_during_generator_fine_tuning_resumes_to_the_same_campaign(tmp_path
         },
         # crystals are not in the P3HT table: every experiment fails, and failures are data too
         "lab": {"kind": "table", "options": {"path": str(p3ht_csv), "outputs": {"conductivity": P3HT_OUT}, "latency_s": 10}},
+        "screen": {"kind": "passthrough"},
         "tracking": {"enabled": False},
     }
     ref = tmp_path / "ref"
