@@ -61,11 +61,19 @@ class CampaignProgress:
             best += f" · goal hits {s.goal_hits}"
         self.progress.update(self.task, completed=s.experiments_done, best=best, **fields)
 
+    def _pending(self) -> str:
+        by_lab: dict[str, int] = {}
+        for r in self.campaign.pending():
+            by_lab[r.lab] = by_lab.get(r.lab, 0) + 1
+        if len(self.campaign.config.lab_specs()) <= 1:
+            return str(sum(by_lab.values()))
+        return " ".join(f"{k}:{v}" for k, v in sorted(by_lab.items())) or "0"
+
     def handle(self, kind: str, data: Mapping[str, Any]) -> None:
         if kind == "round_started":
-            self._refresh(round=data["index"], pending=data.get("pending", 0))
-        elif kind in ("observed", "round_planned", "finished"):
-            self._refresh(pending=len(self.campaign.pending()))
+            self._refresh(round=data["index"], pending=self._pending())
+        elif kind in ("observed", "round_planned", "finished", "waiting"):
+            self._refresh(pending=self._pending())
 
 
 def status_tables(campaign: Campaign, top: int = 10) -> list[Table]:
