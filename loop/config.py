@@ -34,6 +34,7 @@ __all__ = [
     "apply_overrides",
     "load_config",
     "parse_config",
+    "read_yaml_mapping",
 ]
 
 
@@ -280,8 +281,8 @@ def parse_config(data: Any, source: str = "<config>", base_dir: Path | None = No
     return cfg
 
 
-def load_config(path: str | Path, overrides: Sequence[str] = ()) -> CampaignConfig:
-    """Read, override and validate a campaign YAML file."""
+def read_yaml_mapping(path: str | Path) -> dict[str, Any]:
+    """A YAML file whose top level is a mapping; :class:`ConfigError` names the file and line."""
     path = Path(path)
     if not path.is_file():
         raise ConfigError(str(path), [("", "file not found")])
@@ -297,6 +298,11 @@ def load_config(path: str | Path, overrides: Sequence[str] = ()) -> CampaignConf
         raise ConfigError(str(path), [("", "the file is empty")])
     if not isinstance(data, dict):
         raise ConfigError(str(path), [("", f"expected a mapping at the top level, got {type(data).__name__}")])
-    data = apply_overrides(data, overrides)
-    return parse_config(data, source=str(path), base_dir=path.parent.resolve())
+    return data
 
+
+def load_config(path: str | Path, overrides: Sequence[str] = ()) -> CampaignConfig:
+    """Read, override and validate a campaign YAML file."""
+    path = Path(path)
+    data = apply_overrides(read_yaml_mapping(path), overrides)
+    return parse_config(data, source=str(path), base_dir=path.parent.resolve())

@@ -29,7 +29,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from loop import registry
-from loop.config import CampaignConfig, apply_overrides, parse_config
+from loop.config import CampaignConfig, apply_overrides, parse_config, read_yaml_mapping
 from loop.errors import ConfigError
 
 __all__ = [
@@ -315,14 +315,5 @@ def parse_study(data: Any, source: str = "<study>", base_dir: Path | None = None
 def load_study(path: str | Path, overrides: Sequence[str] = ()) -> StudyConfig:
     """Read a study YAML (``overrides``: ``key=value`` on the study itself, e.g. ``max_concurrent=1``)."""
     path = Path(path)
-    if not path.is_file():
-        raise ConfigError(str(path), [("", "file not found")])
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8-sig"))
-    except yaml.YAMLError as exc:
-        raise ConfigError(str(path), [("", f"malformed YAML: {exc}")]) from None
-    if not isinstance(data, dict):
-        raise ConfigError(str(path), [("", "expected a mapping at the top level")])
-    data = apply_overrides(data, overrides)
+    data = apply_overrides(read_yaml_mapping(path), overrides)
     return parse_study(data, source=str(path), base_dir=path.parent.resolve())
-
