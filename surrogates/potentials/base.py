@@ -111,6 +111,14 @@ class ASEPotential(Potential, abc.ABC):
     def check(self, structure: Structure) -> None:
         check_structure(structure, self.supported_numbers)
 
+    def check_all(self, structures: Sequence[Structure]) -> None:
+        """:meth:`check` each structure; the error names the structure's index."""
+        for i, s in enumerate(structures):
+            try:
+                self.check(s)
+            except StructureError as exc:
+                raise StructureError(f"structure {i}: {exc}") from None
+
     def predict(self, structures: Sequence[Structure]) -> list[PotentialResult]:
         """Energies (eV), forces ``n x 3`` (eV/A), stresses ``3 x 3`` (GPa, ASE sign: negative under compression), batched.
 

@@ -105,13 +105,7 @@ class CHGNetPotential(ASEPotential):
 
     def descriptors(self, structures: Sequence[Structure]) -> np.ndarray:
         """CHGNet crystal features, shape ``n x 64``."""
-        from loop.errors import StructureError
-
-        for i, s in enumerate(structures):
-            try:
-                self.check(s)
-            except StructureError as exc:
-                raise StructureError(f"structure {i}: {exc}") from None
+        self.check_all(structures)
         if not structures:
             return np.zeros((0, 64))
         preds = self._run(structures, task="e", feas=True)

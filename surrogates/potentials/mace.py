@@ -189,13 +189,7 @@ class MACEPotential(ASEPotential):
 
     def descriptors(self, structures: Sequence[Structure]) -> np.ndarray:
         """Mean invariant node features per structure, shape ``n x d``."""
-        from loop.errors import StructureError
-
-        for i, s in enumerate(structures):
-            try:
-                self.check(s)
-            except StructureError as exc:
-                raise StructureError(f"structure {i}: {exc}") from None
+        self.check_all(structures)
         _ = self.model
         d = len(self._scalar_idx)
         rows: list[np.ndarray] = []
