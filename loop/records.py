@@ -247,6 +247,14 @@ class Observation(_Record):
     def scalar_values(self) -> dict[str, float]:
         return {k: m.value for k, m in self.values.items()}
 
+    def measured(self) -> dict[str, Measurement]:
+        """The values, plus the synthesis ``yield`` from the XRD phase analysis when not reported directly."""
+        out = dict(self.values)
+        pa = self.phase_analysis
+        if "yield" not in out and pa is not None and pa.target_fraction is not None:
+            out["yield"] = Measurement(value=pa.target_fraction)
+        return out
+
     @classmethod
     def from_raw(
         cls, request_id: str, candidate_id: str, raw: Mapping[str, Any], *, source: str | None = None, **kw: Any

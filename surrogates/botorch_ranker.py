@@ -203,16 +203,17 @@ class BotorchRanker(Ranker):
         if not self._keep.any():
             self._keep[:] = True
         models, specs, best = [], [], {}
+        measured = {i: obs[i].measured() for i in good}  # XRD-derived yield included
         for name, role, lo, hi in self._outputs():
-            rows = [i for i in good if name in obs[i].values]
+            rows = [i for i in good if name in measured[i]]
             if not rows:
                 self._skip(f"output {name!r}", "never reported by the lab")
                 continue
-            y = np.array([obs[i].values[name].value for i in rows])
+            y = np.array([measured[i][name].value for i in rows])
             if len(rows) < 2 or np.ptp(y) <= 1e-12 * max(1.0, np.abs(y).max()):
                 self._skip(f"output {name!r}", f"{len(rows)} observation(s), constant value {y[0]:g}: nothing to learn")
                 continue
-            unc = [obs[i].values[name].uncertainty for i in rows]
+            unc = [measured[i][name].uncertainty for i in rows]
             warp = OutcomeWarp(self.config.outcome_warp).fit(y)
             z = warp.forward(y)
             Yvar = None

@@ -16,10 +16,7 @@ __all__ = ["CampaignSummary", "goal_hits", "hypervolume", "observed_values", "su
 
 def observed_values(obs: Observation) -> dict[str, float]:
     """Measured values, with the XRD-derived synthesis yield as ``yield`` when reported."""
-    values = obs.scalar_values()
-    if "yield" not in values and obs.phase_analysis is not None and obs.phase_analysis.target_fraction is not None:
-        values["yield"] = obs.phase_analysis.target_fraction
-    return values
+    return {k: m.value for k, m in obs.measured().items()}
 
 
 def goal_hits(goal: GoalSpec | None, observations: Sequence[Observation]) -> list[Observation]:

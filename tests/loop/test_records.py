@@ -98,3 +98,10 @@ def test_observation_from_raw_names_the_bad_property():
 def test_status_terminal_and_pending():
     assert RequestStatus.DONE.terminal and RequestStatus.ABANDONED.terminal
     assert RequestStatus.SUBMITTED.pending and not RequestStatus.PLANNED.pending
+
+
+def test_yield_from_xrd_phase_analysis_is_a_measurement():
+    o = Observation(request_id="r", candidate_id="c", phase_analysis=PhaseAnalysis(target_fraction=0.6))
+    assert o.measured()["yield"].value == 0.6
+    direct = Observation.from_raw("r", "c", {"yield": 0.9}, phase_analysis=PhaseAnalysis(target_fraction=0.6))
+    assert direct.measured()["yield"].value == 0.9  # a directly reported yield wins
