@@ -1,6 +1,7 @@
-"""``crystaloop bench generator``: sample quality, throughput and the enumerable L1 check.
+"""``crystaloop bench generator`` (sample quality, throughput, the enumerable L1 check, the
+MLIP-based S.U.N. rate) and ``crystaloop bench loop`` (experiments to the goal, closed loop).
 
-Registered as entry point ``bench.generator`` in group ``crystaloop.commands``.
+Registered as entry points ``bench.generator`` and ``bench.loop`` in group ``crystaloop.commands``.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from pathlib import Path
 import click
 import numpy as np
 
-__all__ = ["bench_generator"]
+__all__ = ["bench_generator", "bench_loop"]
 
 log = logging.getLogger(__name__)
 
@@ -58,6 +59,15 @@ def _uniform_score(candidates):  # the proxy reward of the benchmark: every vali
     help="CSV with a 'cif' column: the novelty reference (e.g. ../shared/data/carbon24/val.csv)",
 )
 @click.option("--reference-limit", type=int, default=None, help="read only the first rows of --reference")
+@click.option(
+    "--sun-samples",
+    default=20,
+    show_default=True,
+    type=int,
+    help="first samples relaxed for the MLIP-based S.U.N. rate (0 to skip)",
+)
+@click.option("--sun-threshold", default=0.1, show_default=True, type=float, help="eV/atom above the MLIP hull")
+@click.option("--potential", default="chgnet", show_default=True, help="registered Potential of the S.U.N. rate")
 @click.option("--seed", default=0, show_default=True, type=int)
 @click.option("--threads", default=1, show_default=True, type=int, help="torch threads")
 @click.option("--json", "json_path", type=click.Path(dir_okay=False, path_type=Path), default=None)
@@ -72,6 +82,9 @@ def bench_generator(
     baseline_samples: int,
     reference: Path | None,
     reference_limit: int | None,
+    sun_samples: int,
+    sun_threshold: float,
+    potential: str,
     seed: int,
     threads: int,
     json_path: Path | None,
@@ -119,8 +132,12 @@ def bench_generator(
         bc = base.sample(baseline_samples, None, np.random.default_rng(seed))
         rate = len(bc) / (time.perf_counter() - t0)
         out["random_crystal"] = {**sample_metrics(bc, refs), "decoded_per_s": rate}
-    out["sun_rate"] = None
-    out["sun_note"] = "S.U.N. needs a registered Potential and its MLIP hull (surrogates); not computed here"
+    if sun_samples > 0:
+        from generators.bench.sun import sun_rate
+
+        out.update(sun_rate(cands[:sun_samples], options["elements"], refs, potential=potential, threshold=sun_threshold))
+    else:
+        out["sun_rate"] = None
 
     rows = [
         ("structural_validity", out["structural_validity"]),
@@ -131,7 +148,7 @@ def bench_generator(
         ("n_compositions", out["n_compositions"]),
         ("decoded_per_s (gflownet)", out["decoded_per_s"]),
         ("pyxtal_per_s (same inputs)", out["pyxtal_per_s"]),
-        ("sun_rate (MLIP-based)", out["sun_rate"]),
+        (f"sun_rate (MLIP-based, n {out.get('sun_n', 0)})", out["sun_rate"]),
     ]
     if "l1_enumerable" in out:
         rows.insert(0, ("l1_enumerable", out["l1_enumerable"]))
@@ -145,6 +162,69 @@ def bench_generator(
             "  random_crystal baseline: "
             + ", ".join(f"{k} {v:.3g}" if isinstance(v, float) else f"{k} {v}" for k, v in rc.items())
         )
+    if json_path is not None:
+        json_path.write_text(json.dumps(out, indent=2, default=float))
+        click.echo(f"wrote {json_path}")
+
+
+@click.command("loop")
+@click.argument(
+    "config",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    default=Path("experiments/bench_loop.yaml"),
+    required=False,
+)
+@click.option("--seeds", default=10, show_default=True, type=int, help="seeds per arm (campaign seed = base + i)")
+@click.option("--base-seed", default=0, show_default=True, type=int)
+@click.option("--arms", default=None, help="comma-separated subset of gflownet_bo,random,gflownet_random")
+@click.option(
+    "--workdir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="campaign folders (default: a temporary folder, removed afterwards)",
+)
+@click.option("--threads", default=1, show_default=True, type=int, help="torch threads")
+@click.option("--json", "json_path", type=click.Path(dir_okay=False, path_type=Path), default=None)
+def bench_loop(
+    config: Path,
+    seeds: int,
+    base_seed: int,
+    arms: str | None,
+    workdir: Path | None,
+    threads: int,
+    json_path: Path | None,
+) -> None:
+    """Closed loop on the simulated lab: experiments to the goal per arm (median over seeds)."""
+    import tempfile
+
+    import torch
+
+    from generators.bench.loop import ARMS, OURS, RunResult, run_loop_bench
+    from loop.config import load_config
+
+    torch.set_num_threads(threads)
+    base = load_config(config)
+    chosen = [a.strip() for a in arms.split(",")] if arms else list(ARMS)
+    t0 = time.perf_counter()
+
+    def progress(r: RunResult) -> None:
+        log.info("%s seed %d: %d (%.0f s)", r.arm, r.seed, r.experiments_to_goal, r.seconds)
+
+    with tempfile.TemporaryDirectory(prefix="bench-loop-") as tmp:
+        out = run_loop_bench(base, seeds, workdir or Path(tmp), arms=chosen, base_seed=base_seed, on_result=progress)
+    out["config_file"] = str(config)
+    out["seconds"] = round(time.perf_counter() - t0, 1)
+    budget = out["budget"]
+    click.echo(f"closed-loop benchmark: {config}, {seeds} seeds from {base_seed}, budget {budget} (never: {budget + 1})")
+    click.echo(f"  {'arm':<18}{'median':>8}{'reached':>9}  per seed")
+    for arm, r in out["results"].items():
+        click.echo(f"  {arm:<18}{r['median_experiments']:>8.1f}{r['goal_reached_fraction']:>9.0%}  {r['per_seed']}")
+    for arm in chosen:
+        key = f"ratio_vs_{arm}"
+        if key in out:
+            value = out[key]
+            click.echo(f"  {key:<26} {'n/a' if value is None else f'{value:.2f}'}  ({arm} median / {OURS} median)")
+    click.echo(f"  seconds {out['seconds']}")
     if json_path is not None:
         json_path.write_text(json.dumps(out, indent=2, default=float))
         click.echo(f"wrote {json_path}")
