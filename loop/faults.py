@@ -19,7 +19,7 @@ CRASH_POINTS = (
     "requests_planned",  # requests planned in the ledger, not yet sent to the lab
     "lab_submitted",  # the lab accepted requests, the ledger does not know yet
     "results_polled",  # results came back from the lab, not yet recorded
-    "observation_recorded",  # one observation recorded, others of the same poll not yet
+    "observation_recorded",  # a poll's results recorded (one transaction), the loop not yet told
     "mlflow_logging",  # metrics logged to MLflow, artifacts not yet
     "round_logged",  # MLflow logged, round not yet marked done
 )

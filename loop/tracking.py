@@ -4,16 +4,27 @@ The default tracking URI is ``sqlite:///<campaign dir>/mlflow.db`` with artifact
 ``<campaign dir>/mlartifacts``; ``mlflow ui --backend-store-uri sqlite:///<dir>/mlflow.db``
 shows the campaign. Any MLflow URI (a tracking server) can be configured. The run id is
 kept in the ledger, so ``resume`` continues the same run.
+
+Logging is asynchronous: metric and artifact calls go to one background thread, in order,
+so a campaign never waits for the tracking store (a remote tracking server can take a
+second per call). :meth:`Tracker.then` queues a callback behind them — the campaign marks
+a round done that way, so a round is only ``done`` in the ledger once MLflow has it, and a
+crash before that replays the round's logging on resume. :meth:`Tracker.flush` waits for
+the queue; :meth:`Tracker.finish` and :meth:`Tracker.close` flush first. A failed call is
+logged and never stops the campaign.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+import queue
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-__all__ = ["Tracker", "flatten"]
+__all__ = ["Tracker", "flatten", "mlflow_client"]
 
 log = logging.getLogger(__name__)
 
@@ -33,6 +44,28 @@ def flatten(data: Mapping[str, Any], prefix: str = "") -> dict[str, str]:
     return out
 
 
+_CLIENTS: OrderedDict[str, Any] = OrderedDict()
+_CLIENTS_LOCK = threading.Lock()
+_MAX_CLIENTS = 8
+
+
+def mlflow_client(uri: str) -> Any:
+    """An ``MlflowClient`` per tracking URI, kept for the process (the last few URIs): opening
+    a store checks its schema (seconds for a new SQLite store), which the trials of a study
+    would otherwise repeat."""
+    with _CLIENTS_LOCK:
+        if uri not in _CLIENTS:
+            import mlflow
+
+            for name in ("alembic", "mlflow", "mlflow.store.db.utils"):
+                logging.getLogger(name).setLevel(logging.WARNING)
+            _CLIENTS[uri] = mlflow.MlflowClient(tracking_uri=uri)
+            while len(_CLIENTS) > _MAX_CLIENTS:
+                _CLIENTS.popitem(last=False)
+        _CLIENTS.move_to_end(uri)
+        return _CLIENTS[uri]
+
+
 class Tracker:
     """A campaign's MLflow run (or nothing at all when tracking is disabled)."""
 
@@ -43,15 +76,61 @@ class Tracker:
         self.experiment = experiment
         self.run_id: str | None = None
         self._client: Any = None
+        self._queue: queue.Queue[tuple[Callable[..., Any], tuple[Any, ...]] | None] = queue.Queue()
+        self._worker: threading.Thread | None = None
+
+    # -- the background queue -----------------------------------------------------------
+    @property
+    def active(self) -> bool:
+        """True when calls reach an MLflow run (tracking on and a run started)."""
+        return self.enabled and self.run_id is not None
+
+    def _put(self, fn: Callable[..., Any], *args: Any) -> None:
+        if threading.current_thread() is self._worker:  # a queued call logging more: in its place
+            fn(*args)
+            return
+        if self._worker is None or not self._worker.is_alive():
+            self._worker = threading.Thread(target=self._drain, name="crystaloop-mlflow", daemon=True)
+            self._worker.start()
+        self._queue.put((fn, args))
+
+    def _drain(self) -> None:
+        while True:
+            item = self._queue.get()
+            try:
+                if item is None:
+                    return
+                fn, args = item
+                try:
+                    fn(*args)
+                except Exception as exc:  # noqa: BLE001 - tracking must never stop a campaign
+                    log.error("MLflow: %s failed: %s", getattr(fn, "__name__", fn), exc)
+            finally:
+                self._queue.task_done()
+
+    def then(self, callback: Callable[[], Any]) -> None:
+        """Run ``callback`` once every call queued before it is done (at once when not tracking)."""
+        if self.active:
+            self._put(callback)
+        else:
+            callback()
+
+    def flush(self) -> None:
+        """Wait until every queued call is done."""
+        if self._worker is not None and self._worker.is_alive():
+            self._queue.join()
+
+    def close(self) -> None:
+        """Flush and stop the background thread."""
+        if self._worker is not None and self._worker.is_alive():
+            self._queue.put(None)
+            self._worker.join()
+        self._worker = None
 
     @property
     def client(self) -> Any:
         if self._client is None:
-            import mlflow
-
-            for name in ("alembic", "mlflow", "mlflow.store.db.utils"):
-                logging.getLogger(name).setLevel(logging.WARNING)
-            self._client = mlflow.MlflowClient(tracking_uri=self.uri)
+            self._client = mlflow_client(self.uri)
         return self._client
 
     def start(self, run_id: str | None, params: Mapping[str, Any], run_name: str) -> str | None:
@@ -82,7 +161,7 @@ class Tracker:
         return run_id
 
     def log_metrics(self, metrics: Mapping[str, float], step: int) -> None:
-        if not self.enabled or self.run_id is None:
+        if not self.active:
             return
         import time
 
@@ -91,16 +170,17 @@ class Tracker:
         now = int(time.time() * 1000)
         batch = [Metric(k, float(v), now, step) for k, v in metrics.items() if v is not None]
         if batch:
-            self.client.log_batch(self.run_id, metrics=batch)
+            self._put(self.client.log_batch, self.run_id, batch)
 
     def log_text(self, text: str, artifact_file: str) -> None:
-        if self.enabled and self.run_id is not None:
-            self.client.log_text(self.run_id, text, artifact_file)
+        if self.active:
+            self._put(self.client.log_text, self.run_id, text, artifact_file)
 
     def log_file(self, path: Path, artifact_path: str | None = None) -> None:
-        if self.enabled and self.run_id is not None:
-            self.client.log_artifact(self.run_id, str(path), artifact_path)
+        if self.active:
+            self._put(self.client.log_artifact, self.run_id, str(path), artifact_path)
 
     def finish(self, status: str = "FINISHED") -> None:
-        if self.enabled and self.run_id is not None:
+        if self.active:
+            self.flush()
             self.client.set_terminated(self.run_id, status=status)

@@ -20,6 +20,7 @@ its seed.
 
 from __future__ import annotations
 
+import gc
 import hashlib
 import logging
 import time
@@ -31,7 +32,7 @@ import numpy as np
 
 from loop import registry
 from loop.campaign.progress import CampaignSummary, goal_hits, summarize
-from loop.campaign.rounds import RoundPlanner
+from loop.campaign.rounds import RoundPlanner, stage_clock
 from loop.clock import SimulatedClock, WallClock
 from loop.config import CampaignConfig, parse_config
 from loop.errors import ConfigError, InputDataError, LedgerError
@@ -160,6 +161,7 @@ class Campaign:
             self._ray.enter_context(start_ray(self.config.runtime.ray_address, self.config.runtime.num_cpus))
 
     def close(self) -> None:
+        self.tracker.close()  # queued MLflow calls (and the rounds marked done behind them) first
         for lab in (self._labs or {}).values():
             lab.close()
         self._labs = None
@@ -195,24 +197,30 @@ class Campaign:
     @property
     def generator(self) -> Generator:
         if self._generator is None:
+            t0 = stage_clock()  # building a stage (its imports, weights) is that stage's time
             gen = registry.create("generators", self.config.generator, self.context("generator"), "generator")
             assert isinstance(gen, Generator), f"{type(gen)} is not a Generator"
             saved = self.ledger.latest_generator_state()
             if saved is not None:
                 gen.load_state_dict(saved[1].get("state", {}))
             self._generator = gen
+            self.planner.add_time("generator", t0)
         return self._generator
 
     @property
     def screen(self) -> Screen:
         if self._screen is None:
+            t0 = stage_clock()
             self._screen = registry.create("screens", self.config.screen, self.context("screen"), "screen")  # type: ignore[assignment]
+            self.planner.add_time("screen", t0)
         return self._screen  # type: ignore[return-value]
 
     @property
     def ranker(self) -> Ranker:
         if self._ranker is None:
+            t0 = stage_clock()
             self._ranker = registry.create("rankers", self.config.ranker, self.context("ranker"), "ranker")  # type: ignore[assignment]
+            self.planner.add_time("ranker", t0)
         return self._ranker  # type: ignore[return-value]
 
     @property
@@ -222,6 +230,7 @@ class Campaign:
         if not specs:
             raise ConfigError("campaign", [("lab", "this campaign has no lab; use suggest() and observe()")])
         if self._labs is None:
+            t0 = stage_clock()
             labs: dict[str, LabAdapter] = {}
             for name, spec in specs.items():
                 stage = "lab" if self.config.lab is not None else f"lab-{name}"
@@ -235,6 +244,7 @@ class Campaign:
                 else:
                     labs[name] = registry.create("labs", spec, ctx, stage)  # type: ignore[assignment]
             self._labs = labs
+            self.planner.add_time("lab", t0)
         return self._labs
 
     @property
@@ -301,17 +311,19 @@ class Campaign:
         return sum(self.ledger.status_counts().values())
 
     def rounds_done(self) -> int:
-        return sum(1 for _, state in self.ledger.rounds() if state in ("submitted", "done"))
+        return sum(1 for state in self.ledger.round_states().values() if state in ("submitted", "done"))
 
     # -- observe ------------------------------------------------------------------------
     def collect(self) -> int:
         """Poll the lab, record new observations, apply timeouts; returns how many were new."""
         new = 0
+        t0 = stage_clock()
         results = [obs for lab in self.labs.values() for obs in lab.poll()]
+        self.planner.add_time("lab", t0)
         if results:
             crash_point("results_polled")
-        for obs in results:
-            if self.ledger.record_observation(obs, self.now()):
+        for obs, recorded in zip(results, self.ledger.record_observations(results, self.now()), strict=True):
+            if recorded:
                 new += 1
                 crash_point("observation_recorded")
                 self.emit("observed", observation=obs)
@@ -385,6 +397,11 @@ class Campaign:
                         break
                     if self.planner.plan_and_submit() is not None:
                         planned += 1
+                        if planned == 1:
+                            # The stages are built and their imports done: keep the cyclic
+                            # garbage collector from walking those objects again and again
+                            # (a full collection over a torch + pymatgen heap takes ~0.3 s).
+                            gc.freeze()
                     continue
                 if not pending:
                     break
@@ -392,12 +409,15 @@ class Campaign:
         except BaseException:
             self.ledger.set_meta("status", "interrupted")
             raise
+        finally:
+            gc.unfreeze()  # what this run froze is collectable again
         self.ledger.set_meta("status", status)
         self.ledger.set_meta("stop_reason", reason)
         summary = self.summary()
         self.tracker.log_metrics(summary.metrics(), step=max(self.rounds_done(), 0))
         if status in ("finished", "cancelled"):
             self.tracker.finish("FINISHED" if status == "finished" else "KILLED")
+        self.tracker.flush()
         log.info("campaign %s %s: %s", self.config.name, status, reason)
         self.emit("finished", reason=reason, summary=summary)
         return summary
@@ -480,6 +500,9 @@ class Campaign:
 
     def recover(self) -> None:
         """Finish what a crash interrupted: replay an unplanned round, submit planned requests."""
+        closed = self.ledger.close_observed_requests(self.now())
+        if closed:
+            log.warning("resuming: closed %d request(s) whose results were already recorded: %s", len(closed), closed)
         rounds = self.ledger.rounds()
         if rounds:
             rnd, state = rounds[-1]

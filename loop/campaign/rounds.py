@@ -31,6 +31,11 @@ log = logging.getLogger(__name__)
 _EMPTY_ROUNDS_BEFORE_EXHAUSTED = 3
 
 
+def stage_clock() -> tuple[float, float]:
+    """(wall, this thread's CPU) seconds, for timing stage calls."""
+    return time.perf_counter(), time.thread_time()
+
+
 class RoundPlanner:
     """Plans and submits rounds for a :class:`~loop.campaign.engine.Campaign`."""
 
@@ -38,16 +43,24 @@ class RoundPlanner:
         self.c = campaign
         self.exhausted = False
         self.last_request_ids: list[str] = []
-        self.timings: dict[str, float] = {}
+        self.timings: dict[str, float] = {}  # wall seconds in each stage's calls
+        self.cpu_timings: dict[str, float] = {}  # CPU seconds of the campaign's thread in them
         self._empty_rounds = 0
+        # Candidates known to be in the ledger, as stored there (first proposal's origin,
+        # screening updates applied). A finite pool re-proposes every candidate each round;
+        # only the new ones are decoded, re-labelled and written.
+        self._stored: dict[str, Candidate] = {}
 
     # -- helpers ------------------------------------------------------------------------
     def next_index(self) -> int:
-        rounds = self.c.ledger.rounds()
-        return rounds[-1][0].index + 1 if rounds else 0
+        states = self.c.ledger.round_states()
+        return max(states) + 1 if states else 0
 
-    def _timed(self, stage: str, t0: float) -> None:
-        self.timings[stage] = self.timings.get(stage, 0.0) + time.perf_counter() - t0
+    def add_time(self, stage: str, t0: tuple[float, float]) -> None:
+        """Add the wall and this thread's CPU seconds since ``t0`` (from :func:`stage_clock`) to ``stage``."""
+        wall, cpu = stage_clock()
+        self.timings[stage] = self.timings.get(stage, 0.0) + wall - t0[0]
+        self.cpu_timings[stage] = self.cpu_timings.get(stage, 0.0) + cpu - t0[1]
 
     def route(self, n: int) -> list[str]:
         """A lab for each of ``n`` new requests: a capable lab with the most free capacity."""
@@ -99,42 +112,37 @@ class RoundPlanner:
         pending_cands = [r.candidate for r in pending]
 
         # learn
-        t0 = time.perf_counter()
+        t0 = stage_clock()
         observations = ledger.observations()
         observed = ledger.candidates(dict.fromkeys(o.candidate_id for o in observations))
         ranker = c.ranker
         ranker.fit(observed, observations)
-        self._timed("ranker", t0)
-        t0 = time.perf_counter()
+        self.add_time("ranker", t0)
+        t0 = stage_clock()
         gen = c.generator
         saved = ledger.latest_generator_state()
         seen = int(saved[1].get("observations_seen", 0)) if saved else 0
         if len(observations) > seen or saved is None:
             gen.update(observations[seen:], score=lambda cands: ranker.acquisition(cands, pending_cands))
             crash_point("generator_updated")
-        self._timed("generator", t0)
+        self.add_time("generator", t0)
 
         # propose; the checkpoint is taken after sampling (samplers keep state: buffers, seen ids)
-        t0 = time.perf_counter()
+        t0 = stage_clock()
         proposals = gen.sample(None if gen.finite else c.config.proposals, c.config.condition, rng)
         ledger.save_generator_state(index, {"state": gen.state_dict(), "observations_seen": len(observations)})
-        proposals = [
-            p if p.origin.round is not None else p.model_copy(update={"origin": Origin(generator=p.origin.generator, round=index)})
-            for p in proposals
-        ]
-        self._timed("generator", t0)
-        ledger.add_candidates(proposals, now)
-        by_id = {p.id: p for p in proposals}
+        self.add_time("generator", t0)
+        by_id = self._store(proposals, index, now)
 
         # screen (each candidate once per campaign)
         screened = ledger.screened_ids()
         new = [p for p in by_id.values() if p.id not in screened]
         n_kept_new = 0
         if new:
-            t0 = time.perf_counter()
+            t0 = stage_clock()
             known = [] if gen.finite else ledger.candidates([cid for cid, kept in screened.items() if kept])
             decisions = c.screen.screen(new, known)
-            self._timed("screen", t0)
+            self.add_time("screen", t0)
             if len(decisions) != len(new) or {d.candidate_id for d in decisions} != {p.id for p in new}:
                 raise RuntimeError(f"screen {c.config.screen.kind!r} must return one decision per candidate")
             ledger.record_screen(index, decisions)
@@ -145,12 +153,12 @@ class RoundPlanner:
                         update={"relaxed_structure": d.relaxed_structure, "duplicate_of": d.duplicate_of}
                     )
                     ledger.update_candidate(cand)
-                    by_id[cand.id] = cand
+                    by_id[cand.id] = self._stored[cand.id] = cand
             screened = ledger.screened_ids()
             crash_point("screened")
 
         # rank
-        requested = {r.candidate.id for r in ledger.requests()}
+        requested = ledger.requested_candidate_ids()
         selectable = [cid for cid, kept in screened.items() if kept and cid not in requested]
         q = min(q, self._budget_left())
         rnd.n_proposed, rnd.n_kept = len(proposals), n_kept_new
@@ -165,13 +173,11 @@ class RoundPlanner:
             ledger.update_round(rnd, "done")
             return None
         self._empty_rounds = 0
-        missing = [cid for cid in selectable if cid not in by_id]
-        for cand in ledger.candidates(missing):
-            by_id[cand.id] = cand
+        by_id.update(self._stored_versions([cid for cid in selectable if cid not in by_id]))
         cands = [by_id[cid] for cid in selectable]
-        t0 = time.perf_counter()
+        t0 = stage_clock()
         selections = ranker.select(cands, q, pending_cands)
-        self._timed("ranker", t0)
+        self.add_time("ranker", t0)
         selections = self._validate_selections(selections, {c_.id for c_ in cands}, q)
         ledger.record_selections(index, selections)
 
@@ -196,10 +202,33 @@ class RoundPlanner:
         self.last_request_ids = [r.request_id for r in reqs]
         return rnd
 
+    def _stored_versions(self, ids: Sequence[str]) -> dict[str, Candidate]:
+        """The ledger's version of each candidate id (those not in the ledger are left out)."""
+        unknown = [i for i in ids if i not in self._stored]
+        if unknown:
+            self._stored.update((cand.id, cand) for cand in self.c.ledger.candidates(unknown))
+        return {i: self._stored[i] for i in ids if i in self._stored}
+
+    def _store(self, proposals: Sequence[Candidate], index: int, now: float) -> dict[str, Candidate]:
+        """Record proposals not yet in the ledger (labelled with this round); id -> stored candidate."""
+        ids = list(dict.fromkeys(p.id for p in proposals))
+        stored = self._stored_versions(ids)
+        fresh: dict[str, Candidate] = {}
+        for p in proposals:
+            if p.id not in stored and p.id not in fresh:
+                origin = Origin(generator=p.origin.generator, round=index)
+                fresh[p.id] = p if p.origin.round is not None else p.model_copy(update={"origin": origin})
+        if fresh:
+            self.c.ledger.add_candidates(fresh.values(), now)
+            self._stored.update(fresh)
+        return {i: self._stored[i] for i in ids}
+
     def _recipe(self, lab_name: str, cand: Candidate) -> Recipe:
         """The lab's recipe when it plans one (synthesis labs), else the candidate's parameters."""
         lab = self.c.labs.get(lab_name) if self.c.config.lab_specs() else None
+        t0 = stage_clock()
         planned = lab.recipe_for(cand) if lab is not None else None
+        self.add_time("lab", t0)
         if planned is None:
             return Recipe(params=dict(cand.params))
         return planned.model_copy(update={"params": {**cand.params, **planned.params}})
@@ -260,28 +289,29 @@ class RoundPlanner:
         c, ledger = self.c, self.c.ledger
         now = c.now()
         known = lab.known([r.request_id for r in reqs])
-        for r in reqs:
-            if r.request_id in known:
-                ledger.transition(r.request_id, RequestStatus.SUBMITTED, now, "already received by the lab")
+        ledger.transitions([(r.request_id, RequestStatus.SUBMITTED, "already received by the lab") for r in reqs if r.request_id in known], now)
         new = [r for r in reqs if r.request_id not in known]
         if not new:
             return
-        t0 = time.perf_counter()
+        t0 = stage_clock()
         try:
             receipts = lab.submit(new)
         except LabError as exc:
-            for r in new:
-                ledger.transition(r.request_id, RequestStatus.FAILED, now, f"lab refused the submission: {exc}")
+            ledger.transitions([(r.request_id, RequestStatus.FAILED, f"lab refused the submission: {exc}") for r in new], now)
             log.error("submission of %d request(s) failed: %s", len(new), exc)
             return
         finally:
-            self._timed("lab", t0)
+            self.add_time("lab", t0)
         crash_point("lab_submitted")
-        for rc in receipts:
-            if rc.accepted:
-                ledger.transition(rc.request_id, RequestStatus.SUBMITTED, now, rc.message)
-            else:
-                ledger.transition(rc.request_id, RequestStatus.FAILED, now, rc.message or "rejected by the lab")
+        ledger.transitions(
+            [
+                (rc.request_id, RequestStatus.SUBMITTED, rc.message)
+                if rc.accepted
+                else (rc.request_id, RequestStatus.FAILED, rc.message or "rejected by the lab")
+                for rc in receipts
+            ],
+            now,
+        )
 
     def maybe_resubmit(self, req: ExperimentRequest) -> None:
         """Resubmit an abandoned request as a new, linked one while the policy allows."""
@@ -311,32 +341,44 @@ class RoundPlanner:
 
     # -- closing a round ----------------------------------------------------------------
     def finish_round(self, rnd: Round) -> None:
-        """Log the round to MLflow (metrics, selections CSV, CIFs) and mark it done."""
+        """Log the round to MLflow (metrics, selections CSV, CIFs), then mark it done.
+
+        The logging runs on the tracker's background thread and the round is marked done
+        behind it, so the loop goes on planning while MLflow writes.
+        """
         c = self.c
         summary = c.summary()
         metrics = summary.metrics()
         metrics["round"] = float(rnd.index)
-        metrics["pending"] = float(len(c.pending()))
+        counts = c.ledger.status_counts()
+        metrics["pending"] = float(sum(counts.get(st.value, 0) for st in c.pending_statuses))
         for stage, secs in self.timings.items():
             metrics[f"time_{stage}_s"] = secs
-        try:
-            c.tracker.log_metrics(metrics, step=rnd.index)
-            crash_point("mlflow_logging")
-            saved = c.ledger.latest_generator_state()
-            if saved is not None and saved[0] == rnd.index and saved[1].get("state"):
-                c.tracker.log_text(json.dumps(saved[1]), f"rounds/{rnd.index:04d}/generator_checkpoint.json")
-            sels = c.ledger.selections(rnd.index)
-            if sels:
-                c.tracker.log_text(self._selections_csv(rnd.index), f"rounds/{rnd.index:04d}/selections.csv")
-                for cand in c.ledger.candidates([s.candidate_id for _, s in sels]):
-                    if cand.structure is not None:
-                        c.tracker.log_text(cand.structure.to(fmt="cif"), f"rounds/{rnd.index:04d}/{cand.id}.cif")
-        except Exception as exc:  # tracking must never stop a campaign
-            log.error("MLflow logging of round %d failed: %s", rnd.index, exc)
-        crash_point("round_logged")
+        c.tracker.log_metrics(metrics, step=rnd.index)
+        crash_point("mlflow_logging")
+        if c.tracker.active:
+            c.tracker.then(lambda: self._log_round_artifacts(rnd.index))
         rnd.finished_at = c.now()
-        c.ledger.update_round(rnd, "done")
+
+        def mark_done() -> None:
+            crash_point("round_logged")
+            c.ledger.update_round(rnd, "done")
+
+        c.tracker.then(mark_done)
         c.emit("round_planned", index=rnd.index, selected=len(rnd.selected), summary=summary)
+
+    def _log_round_artifacts(self, index: int) -> None:
+        """The round's generator checkpoint, selections CSV and selected structures (tracker thread)."""
+        c = self.c
+        saved = c.ledger.latest_generator_state()
+        if saved is not None and saved[0] == index and saved[1].get("state"):
+            c.tracker.log_text(json.dumps(saved[1]), f"rounds/{index:04d}/generator_checkpoint.json")
+        sels = c.ledger.selections(index)
+        if sels:
+            c.tracker.log_text(self._selections_csv(index), f"rounds/{index:04d}/selections.csv")
+            for cand in c.ledger.candidates([s.candidate_id for _, s in sels]):
+                if cand.structure is not None:
+                    c.tracker.log_text(cand.structure.to(fmt="cif"), f"rounds/{index:04d}/{cand.id}.cif")
 
     def _selections_csv(self, index: int) -> str:
         sels = [s for _, s in self.c.ledger.selections(index)]

@@ -20,7 +20,7 @@ from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
-from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.exc import OperationalError
 
 from loop.errors import LedgerError
 from loop.records import (
@@ -66,6 +66,12 @@ class Ledger:
             raise LedgerError(f"cannot open ledger {url!r}: {exc}") from None
         if self.engine.dialect.name == "sqlite":
             sa.event.listen(self.engine, "connect", _sqlite_pragmas)
+        # Decoded records, so that a campaign re-reading its ledger every round decodes each
+        # JSON document once: candidates by id (this process's updates applied; they change
+        # only when screened) and the observations, which are append-only (read by ``seq``).
+        self._candidates: dict[str, Candidate] = {}
+        self._observations: list[Observation] = []
+        self._observations_seq = 0
         if migrate:
             self.migrate()
 
@@ -150,18 +156,20 @@ class Ledger:
                 .where(t.candidates.c.id == cand.id)
                 .values(data=cand.model_dump_json(), duplicate_of=cand.duplicate_of)
             )
+        self._candidates.pop(cand.id, None)
 
     def candidates(self, ids: Iterable[str] | None = None) -> list[Candidate]:
         q = sa.select(t.candidates.c.data).order_by(t.candidates.c.seq)
         if ids is not None:
             ids = list(ids)
-            out: dict[str, Candidate] = {}
+            out = {i: self._candidates[i] for i in ids if i in self._candidates}
+            todo = [i for i in dict.fromkeys(ids) if i not in out]
             with self.engine.connect() as conn:
-                for i in range(0, len(ids), 500):
-                    chunk = ids[i : i + 500]
+                for i in range(0, len(todo), 500):
+                    chunk = todo[i : i + 500]
                     for (data,) in conn.execute(q.where(t.candidates.c.id.in_(chunk))):
                         c = Candidate.model_validate_json(data)
-                        out[c.id] = c
+                        out[c.id] = self._candidates[c.id] = c
             return [out[i] for i in ids if i in out]
         with self.engine.connect() as conn:
             return [Candidate.model_validate_json(d) for (d,) in conn.execute(q)]
@@ -199,6 +207,11 @@ class Ledger:
             rows = conn.execute(sa.select(t.rounds.c.data, t.rounds.c.state).order_by(t.rounds.c.index)).all()
         return [(Round.model_validate_json(d), s) for d, s in rows]
 
+    def round_states(self) -> dict[int, str]:
+        """Round index -> state, without decoding the rounds."""
+        with self.engine.connect() as conn:
+            return dict(conn.execute(sa.select(t.rounds.c.index, t.rounds.c.state).order_by(t.rounds.c.index)).all())
+
     def discard_round(self, index: int) -> None:
         """Forget an unfinished round's screening and selections (it will be replayed)."""
         with self.engine.begin() as conn:
@@ -232,6 +245,11 @@ class Ledger:
             ).all()
         return {cid: bool(kept) for cid, kept in rows}
 
+    def requested_candidate_ids(self) -> set[str]:
+        """Ids of the candidates any request (in any state) was made for."""
+        with self.engine.connect() as conn:
+            return set(conn.execute(sa.select(t.requests.c.candidate_id).distinct()).scalars())
+
     def screen_decisions(self, round_index: int | None = None) -> list[ScreenDecision]:
         q = sa.select(t.screen_decisions.c.data).order_by(t.screen_decisions.c.seq)
         if round_index is not None:
@@ -259,46 +277,84 @@ class Ledger:
     # -- requests -----------------------------------------------------------------------
     def plan_requests(self, reqs: Sequence[ExperimentRequest]) -> None:
         """Record requests as ``planned`` (before anything is sent to a lab)."""
+        for r in reqs:
+            if r.status is not RequestStatus.PLANNED:
+                raise LedgerError(f"request {r.request_id}: new requests must be planned, not {r.status.value}")
+        if not reqs:
+            return
+        rows = [
+            {
+                "request_id": r.request_id,
+                "candidate_id": r.candidate.id,
+                "round": r.round,
+                "lab": r.lab,
+                "status": r.status.value,
+                "status_reason": r.status_reason,
+                "resubmission_of": r.resubmission_of,
+                "recipe": r.recipe.model_dump_json(),
+                "created_at": r.created_at,
+                "updated_at": r.created_at,
+            }
+            for r in reqs
+        ]
+        events = [{"request_id": r.request_id, "status": "planned", "reason": None, "at": r.created_at} for r in reqs]
         with self.engine.begin() as conn:
-            for r in reqs:
-                if r.status is not RequestStatus.PLANNED:
-                    raise LedgerError(f"request {r.request_id}: new requests must be planned, not {r.status.value}")
-                conn.execute(
-                    t.requests.insert().values(
-                        request_id=r.request_id,
-                        candidate_id=r.candidate.id,
-                        round=r.round,
-                        lab=r.lab,
-                        status=r.status.value,
-                        status_reason=r.status_reason,
-                        resubmission_of=r.resubmission_of,
-                        recipe=r.recipe.model_dump_json(),
-                        created_at=r.created_at,
-                        updated_at=r.created_at,
-                    )
-                )
-                conn.execute(
-                    t.request_events.insert().values(request_id=r.request_id, status="planned", reason=None, at=r.created_at)
-                )
+            conn.execute(t.requests.insert(), rows)
+            conn.execute(t.request_events.insert(), events)
 
     def transition(self, request_id: str, status: RequestStatus, at: float, reason: str | None = None) -> bool:
         """Move a request to ``status``; False (and nothing written) when it is not allowed."""
+        return self.transitions([(request_id, status, reason)], at)[0]
+
+    def transitions(self, moves: Sequence[tuple[str, RequestStatus, str | None]], at: float) -> list[bool]:
+        """:meth:`transition` for several ``(request_id, status, reason)``, in one transaction."""
+        if not moves:
+            return []
         with self.engine.begin() as conn:
-            cur = conn.execute(sa.select(t.requests.c.status).where(t.requests.c.request_id == request_id)).scalar()
-            if cur is None:
-                raise LedgerError(f"no request {request_id!r} in the ledger")
-            current = RequestStatus(cur)
-            if status == current:
-                return False
-            if status not in ALLOWED_TRANSITIONS[current]:
-                log.debug("ignored transition of %s from %s to %s", request_id, current.value, status.value)
-                return False
-            values: dict[str, Any] = {"status": status.value, "status_reason": reason, "updated_at": at}
-            if status is RequestStatus.SUBMITTED:
+            current = self._statuses(conn, [m[0] for m in moves])
+            changes: list[dict[str, Any]] = []
+            done = []
+            for rid, status, reason in moves:
+                if rid not in current:
+                    raise LedgerError(f"no request {rid!r} in the ledger")
+                cur = current[rid]
+                ok = status != cur and status in ALLOWED_TRANSITIONS[cur]
+                if status != cur and not ok:
+                    log.debug("ignored transition of %s from %s to %s", rid, cur.value, status.value)
+                if ok:
+                    current[rid] = status
+                    changes.append({"rid": rid, "status": status.value, "reason": reason})
+                done.append(ok)
+            self._write_changes(conn, changes, at)
+        return done
+
+    @staticmethod
+    def _statuses(conn: sa.Connection, ids: Sequence[str]) -> dict[str, RequestStatus]:
+        rows = conn.execute(sa.select(t.requests.c.request_id, t.requests.c.status).where(t.requests.c.request_id.in_(set(ids))))
+        return {rid: RequestStatus(st) for rid, st in rows}
+
+    @staticmethod
+    def _write_changes(conn: sa.Connection, changes: Sequence[dict[str, Any]], at: float) -> None:
+        """Apply ``{"rid", "status", "reason"}`` status changes, in order, with their events."""
+        if not changes:
+            return
+        rid = sa.bindparam("rid")
+        for submitted in (True, False):  # the submission time is set when a request is sent
+            group = [c for c in changes if (c["status"] == RequestStatus.SUBMITTED.value) is submitted]
+            if not group:
+                continue
+            values = {"status": sa.bindparam("status"), "status_reason": sa.bindparam("reason"), "updated_at": at}
+            if submitted:
                 values["submitted_at"] = at
-            conn.execute(t.requests.update().where(t.requests.c.request_id == request_id).values(**values))
-            conn.execute(t.request_events.insert().values(request_id=request_id, status=status.value, reason=reason, at=at))
-        return True
+            if len({c["rid"] for c in group}) == len(group):
+                conn.execute(t.requests.update().where(t.requests.c.request_id == rid).values(**values), group)
+            else:  # one request moved twice in this batch: the last move wins, in order
+                for c in group:
+                    conn.execute(t.requests.update().where(t.requests.c.request_id == rid).values(**values), [c])
+        conn.execute(
+            t.request_events.insert(),
+            [{"request_id": c["rid"], "status": c["status"], "reason": c["reason"], "at": at} for c in changes],
+        )
 
     def _request_rows(self, where: Any = None) -> list[Any]:
         q = sa.select(t.requests).order_by(t.requests.c.seq)
@@ -361,54 +417,94 @@ class Ledger:
         A result for an unknown request is refused (logged as an event); a result that
         arrives after its request was abandoned is kept, and the request stays abandoned.
         """
-        obs = obs.model_copy(update={"received_at": obs.received_at if obs.received_at is not None else at})
+        return self.record_observations([obs], at)[0]
+
+    def record_observations(self, observations: Sequence[Observation], at: float) -> list[bool]:
+        """:meth:`record_observation` for a batch, in one transaction; one flag per observation."""
+        if not observations:
+            return []
+        ids = {o.request_id for o in observations}
         with self.engine.begin() as conn:
-            row = conn.execute(
-                sa.select(t.requests.c.status, t.requests.c.candidate_id).where(t.requests.c.request_id == obs.request_id)
-            ).first()
-            if row is None:
-                self._event(conn, at, "unknown_result", {"request_id": obs.request_id})
-                log.warning("result for unknown request %s ignored", obs.request_id)
-                return False
-            if row.candidate_id != obs.candidate_id:
-                self._event(conn, at, "mismatched_result", {"request_id": obs.request_id, "candidate_id": obs.candidate_id})
-                log.warning("result for %s names candidate %s, not %s: ignored", obs.request_id, obs.candidate_id, row.candidate_id)
-                return False
-            try:
-                with conn.begin_nested():
-                    conn.execute(
-                        t.observations.insert().values(
-                            request_id=obs.request_id,
-                            candidate_id=obs.candidate_id,
-                            success=obs.success,
-                            data=obs.model_dump_json(),
-                            received_at=at,
-                        )
-                    )
-            except IntegrityError:
-                self._event(conn, at, "duplicate_result", {"request_id": obs.request_id})
-                return False
-            current = RequestStatus(row.status)
-            new = RequestStatus.DONE if obs.success else RequestStatus.FAILED
-            if current is RequestStatus.ABANDONED:
-                self._event(conn, at, "late_result", {"request_id": obs.request_id})
-            elif new in ALLOWED_TRANSITIONS[current]:
-                conn.execute(
-                    t.requests.update()
-                    .where(t.requests.c.request_id == obs.request_id)
-                    .values(status=new.value, status_reason=obs.failure_reason, updated_at=at)
-                )
-                conn.execute(
-                    t.request_events.insert().values(
-                        request_id=obs.request_id, status=new.value, reason=obs.failure_reason, at=at
-                    )
-                )
+            rows = conn.execute(
+                sa.select(t.requests.c.request_id, t.requests.c.status, t.requests.c.candidate_id).where(t.requests.c.request_id.in_(ids))
+            )
+            requests = {r.request_id: (RequestStatus(r.status), r.candidate_id) for r in rows}
+            have = set(conn.execute(sa.select(t.observations.c.request_id).where(t.observations.c.request_id.in_(ids))).scalars())
+            flags, inserts, changes = [], [], []
+            for obs in observations:
+                flags.append(self._accept(conn, obs, at, requests, have, inserts, changes))
+            if inserts:
+                conn.execute(t.observations.insert(), inserts)
+            # a result for a request the ledger still has as planned: the lab ran it before
+            # the ledger heard it was sent (a crash in between), so it is marked sent first
+            self._write_changes(conn, changes, at)
+        return flags
+
+    def _accept(
+        self,
+        conn: sa.Connection,
+        obs: Observation,
+        at: float,
+        requests: dict[str, tuple[RequestStatus, str]],
+        have: set[str],
+        inserts: list[dict[str, Any]],
+        changes: list[dict[str, Any]],
+    ) -> bool:
+        """Decide on one result of a batch; queue its row and status changes."""
+        if obs.request_id not in requests:
+            self._event(conn, at, "unknown_result", {"request_id": obs.request_id})
+            log.warning("result for unknown request %s ignored", obs.request_id)
+            return False
+        current, candidate_id = requests[obs.request_id]
+        if candidate_id != obs.candidate_id:
+            self._event(conn, at, "mismatched_result", {"request_id": obs.request_id, "candidate_id": obs.candidate_id})
+            log.warning("result for %s names candidate %s, not %s: ignored", obs.request_id, obs.candidate_id, candidate_id)
+            return False
+        if obs.request_id in have:
+            self._event(conn, at, "duplicate_result", {"request_id": obs.request_id})
+            return False
+        have.add(obs.request_id)
+        obs = obs.model_copy(update={"received_at": obs.received_at if obs.received_at is not None else at})
+        inserts.append(
+            {"request_id": obs.request_id, "candidate_id": obs.candidate_id, "success": obs.success, "data": obs.model_dump_json(), "received_at": at}
+        )
+        new = RequestStatus.DONE if obs.success else RequestStatus.FAILED
+        if current is RequestStatus.PLANNED:
+            changes.append({"rid": obs.request_id, "status": "submitted", "reason": "a result arrived before the submission was recorded"})
+            current = RequestStatus.SUBMITTED
+        if current is RequestStatus.ABANDONED:
+            self._event(conn, at, "late_result", {"request_id": obs.request_id})
+        elif new in ALLOWED_TRANSITIONS[current]:
+            changes.append({"rid": obs.request_id, "status": new.value, "reason": obs.failure_reason})
         return True
 
+    def close_observed_requests(self, at: float) -> list[str]:
+        """Close requests that have an observation but are still open (a crash between the two
+        writes of an older version, or a result recorded before its submission was); their ids."""
+        open_ = [s.value for s in (RequestStatus.PLANNED, RequestStatus.SUBMITTED, RequestStatus.RUNNING)]
+        with self.engine.begin() as conn:
+            rows = conn.execute(
+                sa.select(t.requests.c.request_id, t.requests.c.status, t.observations.c.success)
+                .join(t.observations, t.observations.c.request_id == t.requests.c.request_id)
+                .where(t.requests.c.status.in_(open_))
+            ).all()
+            changes = []
+            for rid, status, success in rows:
+                if status == RequestStatus.PLANNED.value:
+                    changes.append({"rid": rid, "status": "submitted", "reason": "a result arrived before the submission was recorded"})
+                done = RequestStatus.DONE if success else RequestStatus.FAILED
+                changes.append({"rid": rid, "status": done.value, "reason": "closed on resume: its result is in the ledger"})
+            self._write_changes(conn, changes, at)
+        return [r[0] for r in rows]
+
     def observations(self) -> list[Observation]:
-        q = sa.select(t.observations.c.data).order_by(t.observations.c.seq)
+        """Every observation in the order received (only ones new since the last call are read)."""
+        q = sa.select(t.observations.c.seq, t.observations.c.data).where(t.observations.c.seq > self._observations_seq)
         with self.engine.connect() as conn:
-            return [Observation.model_validate_json(d) for (d,) in conn.execute(q)]
+            for seq, data in conn.execute(q.order_by(t.observations.c.seq)):
+                self._observations.append(Observation.model_validate_json(data))
+                self._observations_seq = seq
+        return list(self._observations)
 
     def observation_count(self) -> int:
         with self.engine.connect() as conn:

@@ -35,7 +35,7 @@ from typing import Any, Literal
 
 from loop.errors import ConfigError, CrystaloopError
 from loop.study.config import StudyConfig, TrialPlan
-from loop.tracking import flatten
+from loop.tracking import flatten, mlflow_client
 
 __all__ = ["StudyError", "StudyOutcome", "run_study", "run_trial", "trial_status"]
 
@@ -192,13 +192,10 @@ def _parent_run(study: StudyConfig, out: Path, state: dict[str, Any]) -> tuple[A
     """The study's MLflow run (created once; reopened on resume)."""
     if not study.tracking.enabled:
         return None
-    import mlflow
     from mlflow.entities import Param
 
-    for name in ("alembic", "mlflow", "mlflow.store.db.utils"):
-        logging.getLogger(name).setLevel(logging.WARNING)
     uri = study.tracking_uri(out)
-    client = mlflow.MlflowClient(tracking_uri=uri)
+    client = mlflow_client(uri)
     run_id = state.get("parent_run_id")
     if run_id:
         client.update_run(run_id, status="RUNNING")

@@ -131,3 +131,45 @@ def test_campaign_on_a_postgresql_ledger(tmp_path, p3ht_csv, postgres_url):
         assert c.ledger.observation_count() == 12
         obs = c.ledger.observations()[0]
         assert not c.ledger.record_observation(obs, 1e9)  # exactly once, on PostgreSQL too
+
+
+def test_a_batch_of_results_is_recorded_in_one_go_with_repeats_refused(ledger):
+    cands = [Candidate.from_params({"x": i}) for i in range(3)]
+    ledger.add_candidates(cands, 0.0)
+    ledger.plan_requests([request(f"r{i}", c) for i, c in enumerate(cands)])
+    assert ledger.transitions([(f"r{i}", RequestStatus.SUBMITTED, None) for i in range(3)], 1.0) == [True] * 3
+    a = Observation.from_raw("r0", cands[0].id, {"y": 1.0})
+    b = Observation(request_id="r1", candidate_id=cands[1].id, success=False, failure_reason="furnace")
+    wrong = Observation.from_raw("r2", cands[0].id, {"y": 3.0})  # names another candidate
+    assert ledger.record_observations([a, b, a, wrong], 2.0) == [True, True, False, False]
+    status = {r.request_id: r.status for r in ledger.requests()}
+    assert status == {"r0": RequestStatus.DONE, "r1": RequestStatus.FAILED, "r2": RequestStatus.SUBMITTED}
+    assert [o.request_id for o in ledger.observations()] == ["r0", "r1"]
+    assert ledger.events("duplicate_result") and ledger.events("mismatched_result")
+
+
+def test_a_result_for_a_request_still_planned_closes_it(ledger):
+    """The lab ran it, but a crash came before the ledger marked it sent."""
+    c = Candidate.from_params({"x": 1})
+    ledger.add_candidates([c], 0.0)
+    ledger.plan_requests([request("r1", c)])
+    assert ledger.record_observation(Observation.from_raw("r1", c.id, {"y": 2.0}), 5.0)
+    assert ledger.requests()[0].status is RequestStatus.DONE
+    assert [e["status"] for e in ledger.request_events("r1")] == ["planned", "submitted", "done"]
+
+
+def test_open_requests_with_a_recorded_result_are_closed_on_resume(ledger):
+    import sqlalchemy as sa
+
+    from loop.store import schema
+
+    c = Candidate.from_params({"x": 1})
+    ledger.add_candidates([c], 0.0)
+    ledger.plan_requests([request("r1", c)])
+    ledger.transition("r1", RequestStatus.SUBMITTED, 1.0)
+    ledger.record_observation(Observation.from_raw("r1", c.id, {"y": 2.0}), 5.0)
+    with ledger.engine.begin() as conn:  # a ledger left inconsistent by an older version
+        conn.execute(schema.requests.update().values(status="submitted"))
+    assert ledger.close_observed_requests(9.0) == ["r1"]
+    assert ledger.requests()[0].status is RequestStatus.DONE
+    assert ledger.close_observed_requests(9.0) == []
