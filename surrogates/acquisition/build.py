@@ -7,7 +7,8 @@ says what the campaign wants of it:
 - ``window`` / ``constraint``: conditions ``Z_i <= hi`` and/or ``Z_i >= lo`` applied to the
   posterior samples (botorch's ``constraints``: feasible when ``c(Z) <= 0``).
 
-One optimised output: ``qLogNoisyExpectedImprovement``; several: ``qLogNoisyExpected
+One optimised output: ``qLogNoisyExpectedImprovement``, or ``qUpperConfidenceBound`` when
+``ucb_beta`` is given and there are no windows or constraints; several: ``qLogNoisyExpected
 HypervolumeImprovement`` (reference point given or inferred); none (windows and
 constraints only): :class:`qLogProbabilityFeasible`.
 """
@@ -19,7 +20,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 import torch
-from botorch.acquisition import AcquisitionFunction
+from botorch.acquisition import AcquisitionFunction, qUpperConfidenceBound
 from botorch.acquisition.logei import qLogExpectedImprovement, qLogNoisyExpectedImprovement
 from botorch.acquisition.multi_objective.logei import qLogNoisyExpectedHypervolumeImprovement
 from botorch.acquisition.multi_objective.objective import WeightedMCMultiOutputObjective
@@ -119,12 +120,21 @@ def build_acquisition(
     mc_samples: int = 128,
     seed: int = 0,
     best_f: float | None = None,
+    ucb_beta: float | None = None,
+    ucb_scale: float = 1.0,
 ) -> AcquisitionFunction:
     """The acquisition for these outcome specs (``X_baseline``: ``n x d`` observed inputs).
 
     ``best_f`` (one objective, no constraints): use ``qLogExpectedImprovement`` over this
     incumbent (``sign * best observed`` in model units, as BayBE and plain botorch do)
     instead of qLogNEI's noisy incumbent.
+
+    ``ucb_beta`` (one objective, no constraints): ``qUCB(x) = E[sign Z / s] + sqrt(beta pi / 2)
+    E|sign Z / s - E[sign Z / s]|`` (= ``(mu + sqrt(beta) sigma) / s`` for one point), with
+    ``s = ucb_scale`` the spread of the observed outcomes, so that a log weight added to it
+    (feasibility) is a penalty in units of that spread.
+
+    >>> acqf = build_acquisition(model, [OutcomeSpec(0, "y", "maximize")], X, ucb_beta=1.0, ucb_scale=float(y.std()))
     """
     sampler = SobolQMCNormalSampler(sample_shape=torch.Size([mc_samples]), seed=seed)
     opt = [s for s in specs if s.role in ("maximize", "minimize")]
@@ -132,6 +142,9 @@ def build_acquisition(
     if len(opt) == 1:
         s = opt[0]
         objective = GenericMCObjective(lambda Z, X=None, i=s.index, sg=s.sign: sg * Z[..., i])
+        if ucb_beta is not None and not cons:
+            scaled = GenericMCObjective(lambda Z, X=None, i=s.index, sg=s.sign / ucb_scale: sg * Z[..., i])
+            return qUpperConfidenceBound(model, beta=ucb_beta, sampler=sampler, objective=scaled, X_pending=X_pending)
         if best_f is not None and not cons:
             return qLogExpectedImprovement(model, best_f=best_f, sampler=sampler, objective=objective, X_pending=X_pending)
         return qLogNoisyExpectedImprovement(

@@ -6,13 +6,15 @@ maximises the *same* objective as ``ExactMarginalLogLikelihood`` of the model bu
 (``SingleTaskGP``, ARD Matern-5/2 kernel without outputscale, constant mean, Gaussian noise
 with the botorch priors), written directly in torch, then writes the optimum into the model:
 
-    L(theta) = [log N(y | c 1, K_l + diag(s)) + sum_i log p_LN(l_i; mu_l, sqrt 3)
-                + log p_LN(s; -4, 1)] / n
+    L(theta) = [log N(y | c 1, K_l + diag(s)) + sum_i log p_l(l_i) + log p_s(s)] / n
 
 with ``y`` the standardised outcomes, ``X`` the normalised inputs (the model's own
 transforms), ``K_l(x, x') = (1 + sqrt5 r + 5 r^2 / 3) exp(-sqrt5 r)``,
-``r = |(x - x') / l|``, ``mu_l = sqrt 2 + log(d) / 2``, ``l_i >= 0.025`` and ``s >= 1e-4``
-(or the known noise ``s_j`` per observation). ``theta = (log l, log s, c)`` is optimised by
+``r = |(x - x') / l|``, ``l_i >= 0.025`` and ``s >= 1e-4`` (or the known noise ``s_j`` per
+observation). The priors ``p_l`` and ``p_s`` are read off the model (:class:`Prior`): botorch's
+``LogNormal(sqrt 2 + log(d) / 2, sqrt 3)`` and ``LogNormal(-4, 1)``, or Gamma priors (BayBE's
+preset: ``Gamma(3, 2 / (exp(sqrt 2 - 3) sqrt d))`` and ``Gamma(2, exp(5))``), densities of the
+value itself, as gpytorch adds them. ``theta = (log l, log s, c)`` is optimised by
 L-BFGS-B with exact gradients (autograd) from the model's current values (warm start).
 
 Models with learned input warping are not handled (the caller falls back to
@@ -22,16 +24,59 @@ Models with learned input warping are not handled (the caller falls back to
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
+from typing import Literal
 
 import numpy as np
 import torch
 from gpytorch.likelihoods import FixedNoiseGaussianLikelihood
 from scipy.optimize import minimize
 
-__all__ = ["fast_fit_exact_gp", "neg_mll"]
+__all__ = ["Prior", "fast_fit_exact_gp", "neg_mll"]
 
 _SQRT5 = math.sqrt(5.0)
 _LS_MIN, _NOISE_MIN = 2.5e-2, 1e-4
+
+
+@dataclass(frozen=True)
+class Prior:
+    """A prior density on a positive hyperparameter ``x``: ``lognormal(a=loc, b=scale)`` or
+    ``gamma(a=concentration, b=rate)``; ``logpdf`` and its derivative in ``v = log x``."""
+
+    kind: Literal["lognormal", "gamma"]
+    a: float
+    b: float
+
+    @classmethod
+    def of(cls, prior: object) -> Prior:
+        """The :class:`Prior` of a gpytorch ``LogNormalPrior`` / ``GammaPrior`` (``ValueError`` otherwise)."""
+        from gpytorch.priors import GammaPrior, LogNormalPrior
+
+        if isinstance(prior, LogNormalPrior):
+            return cls("lognormal", float(prior.loc.reshape(-1)[0]), float(prior.scale.reshape(-1)[0]))
+        if isinstance(prior, GammaPrior):
+            return cls("gamma", float(prior.concentration.reshape(-1)[0]), float(prior.rate.reshape(-1)[0]))
+        raise ValueError(f"fast fit handles LogNormal and Gamma priors, not {type(prior).__name__}")
+
+    def logpdf(self, v: np.ndarray) -> tuple[float, np.ndarray]:
+        """``(sum log p(exp v), d log p / d v)`` (numpy)."""
+        if self.kind == "lognormal":
+            lp = -0.5 * ((v - self.a) / self.b) ** 2 - math.log(self.b) - 0.5 * math.log(2 * math.pi) - v
+            return float(lp.sum()), -(v - self.a) / self.b**2 - 1.0
+        x = np.exp(v)
+        lp = self.a * math.log(self.b) - math.lgamma(self.a) + (self.a - 1.0) * v - self.b * x
+        return float(lp.sum()), (self.a - 1.0) - self.b * x
+
+    def logpdf_torch(self, x: torch.Tensor) -> torch.Tensor:
+        """``sum log p(x)`` (torch reference)."""
+        if self.kind == "lognormal":
+            return _lognormal_logpdf(x, self.a, self.b).sum()
+        return (self.a * math.log(self.b) - math.lgamma(self.a) + (self.a - 1.0) * torch.log(x) - self.b * x).sum()
+
+
+def _default_priors(d: int) -> tuple[Prior, Prior]:
+    """botorch's dim-scaled lengthscale prior and its noise prior."""
+    return Prior("lognormal", math.sqrt(2) + 0.5 * math.log(d), math.sqrt(3)), Prior("lognormal", -4.0, 1.0)
 
 
 def _matern52(X: torch.Tensor, ls: torch.Tensor) -> torch.Tensor:
@@ -46,9 +91,14 @@ def _lognormal_logpdf(x: torch.Tensor, loc: float, scale: float) -> torch.Tensor
     return -0.5 * ((lx - loc) / scale) ** 2 - math.log(scale) - 0.5 * math.log(2 * math.pi) - lx
 
 
-def neg_mll(theta: torch.Tensor, X: torch.Tensor, y: torch.Tensor, fixed_noise: torch.Tensor | None) -> torch.Tensor:
-    """``-L(theta)`` (see module docstring); ``theta = (log l (d), [log s], c)``, ``X`` ``n x d``, ``y`` ``n``."""
+def neg_mll(
+    theta: torch.Tensor, X: torch.Tensor, y: torch.Tensor, fixed_noise: torch.Tensor | None,
+    priors: tuple[Prior, Prior] | None = None,
+) -> torch.Tensor:
+    """``-L(theta)`` (see module docstring); ``theta = (log l (d), [log s], c)``, ``X`` ``n x d``, ``y`` ``n``;
+    ``priors``: (lengthscale, noise), botorch's by default."""
     n, d = X.shape
+    p_l, p_s = priors or _default_priors(d)
     ls = torch.exp(theta[:d])
     if fixed_noise is None:
         noise = torch.exp(theta[d]).expand(n)
@@ -66,13 +116,15 @@ def neg_mll(theta: torch.Tensor, X: torch.Tensor, y: torch.Tensor, fixed_noise: 
     r = (y - c).unsqueeze(-1)
     a = torch.cholesky_solve(r, L)
     ll = -0.5 * (r * a).sum() - torch.log(torch.diagonal(L)).sum() - 0.5 * n * math.log(2 * math.pi)
-    ll = ll + _lognormal_logpdf(ls, math.sqrt(2) + 0.5 * math.log(d), math.sqrt(3)).sum()
+    ll = ll + p_l.logpdf_torch(ls)
     if fixed_noise is None:
-        ll = ll + _lognormal_logpdf(noise[:1], -4.0, 1.0).sum()
+        ll = ll + p_s.logpdf_torch(noise[:1])
     return -ll / n
 
 
-def _neg_mll_np(v: np.ndarray, X: np.ndarray, y: np.ndarray, fixed_noise: np.ndarray | None) -> tuple[float, np.ndarray]:
+def _neg_mll_np(
+    v: np.ndarray, X: np.ndarray, y: np.ndarray, fixed_noise: np.ndarray | None, priors: tuple[Prior, Prior] | None = None
+) -> tuple[float, np.ndarray]:
     """``-L`` and its gradient in numpy (the hot path; :func:`neg_mll` is the torch reference).
 
     ``X``: ``n x d``. With ``K^-1 r = a`` and ``W = a a^T - K^-1``: ``dL/dtheta =
@@ -84,6 +136,7 @@ def _neg_mll_np(v: np.ndarray, X: np.ndarray, y: np.ndarray, fixed_noise: np.nda
     from scipy.linalg import cho_factor, cho_solve
 
     n, d = X.shape
+    p_l, p_s = priors or _default_priors(d)
     ls = np.exp(v[:d])
     Z = X / ls
     sq = (Z * Z).sum(1)
@@ -111,16 +164,17 @@ def _neg_mll_np(v: np.ndarray, X: np.ndarray, y: np.ndarray, fixed_noise: np.nda
     a = cho_solve(cf, res, check_finite=False)
     Kinv = cho_solve(cf, np.eye(n), check_finite=False)
     W = np.outer(a, a) - Kinv
-    mu_l, s_l = math.sqrt(2) + 0.5 * math.log(d), math.sqrt(3)
     ll = -0.5 * res @ a - np.log(np.diag(cf[0])).sum() - 0.5 * n * math.log(2 * math.pi)
-    ll += (-0.5 * ((v[:d] - mu_l) / s_l) ** 2 - math.log(s_l) - 0.5 * math.log(2 * math.pi) - v[:d]).sum()
+    lp, dlp = p_l.logpdf(v[:d])
+    ll += lp
     g = np.zeros_like(v)
     base = (5.0 / 3.0) * (1 + _SQRT5 * r) * e * W
     quad = 2.0 * (X * X).T @ base.sum(1) - 2.0 * ((base @ X) * X).sum(0)  # sum(base * D2_i) per i
-    g[:d] = 0.5 * quad / ls**2 - (v[:d] - mu_l) / s_l**2 - 1.0
+    g[:d] = 0.5 * quad / ls**2 + dlp
     if fixed_noise is None:
-        ll += -0.5 * (v[d] + 4.0) ** 2 - 0.5 * math.log(2 * math.pi) - v[d]
-        g[d] = 0.5 * np.trace(W) * noise - (v[d] + 4.0) - 1.0
+        lp, dlp = p_s.logpdf(v[d : d + 1])
+        ll += lp
+        g[d] = 0.5 * np.trace(W) * noise + dlp[0]
         g[d + 1] = a.sum()
     else:
         g[d] = a.sum()
@@ -130,7 +184,7 @@ def _neg_mll_np(v: np.ndarray, X: np.ndarray, y: np.ndarray, fixed_noise: np.nda
 def fast_fit_exact_gp(model, maxiter: int = 200) -> float:  # noqa: ANN001 - a botorch SingleTaskGP
     """Maximise the marginal likelihood of ``model`` in place; returns the final ``-L``.
 
-    Raises ``ValueError`` for model structures this fit does not mirror (input warping).
+    Raises ``ValueError`` for model structures this fit does not mirror (input warping, other priors).
     """
     from botorch.models.transforms.input import Normalize
 
@@ -155,8 +209,10 @@ def fast_fit_exact_gp(model, maxiter: int = 200) -> float:  # noqa: ANN001 - a b
     yd = y.to(torch.float64).cpu().numpy()
     fn = None if fixed_noise is None else fixed_noise.to(torch.float64).cpu().numpy()
 
+    priors = (Prior.of(model.covar_module.lengthscale_prior), Prior.of(model.likelihood.noise_covar.noise_prior) if not fixed else None)
+
     def f(v: np.ndarray) -> tuple[float, np.ndarray]:
-        return _neg_mll_np(v, Xn, yd, fn)
+        return _neg_mll_np(v, Xn, yd, fn, priors)  # type: ignore[arg-type]
 
     bounds = [(math.log(_LS_MIN), math.log(1e4))] * d + ([] if fixed else [(math.log(_NOISE_MIN), math.log(10.0))]) + [(None, None)]
     from threadpoolctl import threadpool_limits

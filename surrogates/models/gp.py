@@ -14,6 +14,7 @@ Approximate model (``n > max_exact``): ``SingleTaskVariationalGP`` with
 from __future__ import annotations
 
 import logging
+import math
 import warnings
 
 import torch
@@ -23,8 +24,11 @@ from botorch.models.approximate_gp import SingleTaskVariationalGP
 from botorch.models.transforms import Normalize, Standardize
 from botorch.models.transforms.input import ChainedInputTransform, Warp
 from botorch.models.utils.gpytorch_modules import get_covar_module_with_dim_scaled_prior
+from gpytorch.constraints import GreaterThan
+from gpytorch.kernels import MaternKernel
+from gpytorch.likelihoods import GaussianLikelihood
 from gpytorch.mlls import ExactMarginalLogLikelihood, VariationalELBO
-from gpytorch.priors import LogNormalPrior
+from gpytorch.priors import GammaPrior, LogNormalPrior
 
 from loop.errors import CrystaloopError
 
@@ -47,6 +51,33 @@ def _input_transform(d: int, warp: bool, bounds: torch.Tensor | None) -> Normali
     return ChainedInputTransform(normalize=norm, warp=w)
 
 
+def _priors(d: int, kind: str, fixed_noise: bool) -> dict:
+    """Kernel (and likelihood) of the exact GP: ARD Matern-5/2, no outputscale, dim-scaled lengthscale prior.
+
+    ``lognormal``: botorch's ``LogNormal(sqrt 2 + log(d) / 2, sqrt 3)`` lengthscales (Hvarfner et al.
+    2024) and its ``LogNormal(-4, 1)`` noise. ``gamma``: BayBE 0.15's preset, the same modes
+    (``exp(sqrt 2 - 3) sqrt d`` and ``exp(-5)``) with light tails:
+    ``Gamma(3, 2 / (exp(sqrt 2 - 3) sqrt d))`` lengthscales and ``Gamma(2, exp(5))`` noise.
+    """
+    if kind == "lognormal":
+        return {"covar_module": get_covar_module_with_dim_scaled_prior(ard_num_dims=d, use_rbf_kernel=False)}
+    if kind != "gamma":
+        raise ValueError(f"unknown GP prior {kind!r}; valid: lognormal, gamma")
+    ls_prior = GammaPrior(3.0, 2.0 / (math.exp(math.sqrt(2) - 3) * math.sqrt(d)))
+    out: dict = {
+        "covar_module": MaternKernel(
+            ard_num_dims=d, lengthscale_prior=ls_prior,
+            lengthscale_constraint=GreaterThan(2.5e-2, transform=None, initial_value=ls_prior.mode),
+        )
+    }
+    if not fixed_noise:
+        noise_prior = GammaPrior(2.0, math.exp(5.0))
+        out["likelihood"] = GaussianLikelihood(
+            noise_prior=noise_prior, noise_constraint=GreaterThan(1e-4, transform=None, initial_value=noise_prior.mode)
+        )
+    return out
+
+
 def fit_objective_gp(
     X: torch.Tensor,
     z: torch.Tensor,
@@ -60,6 +91,7 @@ def fit_objective_gp(
     init_state: dict | None = None,
     optimize: bool = True,
     fast: bool = True,
+    prior: str = "lognormal",
     name: str = "objective",
 ) -> SingleTaskGP | SingleTaskVariationalGP:
     """Fit one GP to ``X`` (``n x d``) and outcomes ``z`` (``n x 1``); ``bounds`` is ``2 x d``.
@@ -68,6 +100,7 @@ def fit_objective_gp(
     only when the shapes match). ``optimize=False`` keeps ``init_state``'s hyperparameters
     and only conditions on the data (an exact GP's posterior is then ``O(n^3)`` once, no
     optimiser); it needs ``init_state`` and falls back to a fit when the shapes differ.
+    ``prior``: the hyperparameter priors of the exact GP, ``lognormal`` or ``gamma`` (see :func:`_priors`).
     """
     n, d = X.shape
     last_exc: Exception | None = None
@@ -81,7 +114,7 @@ def fit_objective_gp(
                     X,
                     z,
                     train_Yvar=Yvar,
-                    covar_module=get_covar_module_with_dim_scaled_prior(ard_num_dims=d, use_rbf_kernel=False),
+                    **_priors(d, prior, Yvar is not None),
                     input_transform=_input_transform(d, input_warp, bounds),
                     outcome_transform=Standardize(m=1),
                 )

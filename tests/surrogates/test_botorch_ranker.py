@@ -155,6 +155,49 @@ def test_qlogei_option_prefers_the_optimum_region(tmp_path):
     assert max(_f(c) for c in pool if c.id in {s.candidate_id for s in sel}) > np.median([_f(c) for c in pool])
 
 
+def test_ucb_option_scores_mean_plus_scaled_spread_and_batches(tmp_path):
+    pool = _pool(60, seed=4)
+    r = _ranker(tmp_path, acquisition="ucb", ucb_beta=0.25)
+    r.config.mc_samples = 512
+    r.fit(pool[:20], _obs(pool[:20]))
+    acqf = r._acqf(None)
+    assert type(acqf).__name__ == "qUpperConfidenceBound"
+    vals = r.acquisition(pool[20:], [])
+    mean, sd = r.predict(pool[20:])["y"]
+    expect = (mean + 0.5 * sd) / r._spread["y"]
+    np.testing.assert_allclose(vals, expect, rtol=0.05, atol=0.05 * np.abs(expect).max())
+    sel = r.select(pool[20:], 3, pool[:0])
+    assert len({s.candidate_id for s in sel}) == 3
+
+
+def test_ucb_falls_back_to_qlognei_with_constraints(tmp_path):
+    pool = _pool(40, seed=5)
+    r = _ranker(tmp_path, acquisition="ucb", constraints=[Constraint(name="c", op="<=", value=0.5)])
+    obs = [
+        Observation(request_id=f"r{i}", candidate_id=c.id, values={"y": Measurement(value=_f(c)), "c": Measurement(value=c.params["a"])})
+        for i, c in enumerate(pool[:15])
+    ]
+    r.fit(pool[:15], obs)
+    assert type(r._acqf(None)).__name__ == "qLogNoisyExpectedImprovement"
+
+
+def test_inputs_constant_in_the_data_are_kept_when_the_pool_varies(tmp_path):
+    pool = [Candidate.from_params({"a": float(a), "b": float(b)}) for a, b in np.random.default_rng(8).random((30, 2))]
+    flat = [Candidate.from_params({"a": float(a), "b": 0.5}) for a in np.linspace(0, 1, 6)]
+    r = _ranker(tmp_path, keep_inputs="seen")
+    r.fit(flat, _obs(flat))
+    assert r._keep.tolist() == [True, False]  # nothing else seen yet
+    r.select(pool, 1, [])
+    r.fit(flat, _obs(flat))
+    assert r._keep.tolist() == [True, True]
+    lo = r._model.input_transform.offset.squeeze()
+    assert float(lo[1]) == pytest.approx(min(c.params["b"] for c in pool + flat))
+    r2 = _ranker(tmp_path, keep_inputs="data", input_bounds="data")
+    r2.select(pool, 1, [])
+    r2.fit(flat, _obs(flat))
+    assert r2._keep.tolist() == [True, False]
+
+
 def test_inputs_normalised_to_the_range_of_every_candidate_seen(tmp_path):
     pool = _pool(40, seed=6)
     inner = [c for c in pool if 0.2 < c.params["a"] < 0.8][:8]

@@ -62,3 +62,33 @@ def test_fast_fit_rejects_input_warping():
     with pytest.raises(ValueError, match="Normalize"):
         fast_fit_exact_gp(model)
     fit_gpytorch_mll(ExactMarginalLogLikelihood(model.likelihood, model))  # the fallback path still works
+
+
+@pytest.mark.parametrize("fixed", [False, True])
+def test_gamma_priors_objective_and_gradient_match_torch_reference(fixed):
+    from surrogates.models.fastfit import Prior
+
+    rng = np.random.default_rng(3)
+    X, y = rng.random((20, 4)), rng.normal(size=20)
+    noise = np.full(20, 0.05) if fixed else None
+    priors = (Prior("gamma", 3.0, 4.9), Prior("gamma", 2.0, 148.4))
+    v = rng.normal(size=5 if fixed else 6) * 0.5
+    t = torch.tensor(v, requires_grad=True)
+    ref = neg_mll(t, torch.tensor(X), torch.tensor(y), None if noise is None else torch.tensor(noise), priors)
+    (g,) = torch.autograd.grad(ref, t)
+    val, grad = _neg_mll_np(v, X, y, noise, priors)
+    assert val == pytest.approx(float(ref.detach()), rel=1e-10)
+    np.testing.assert_allclose(grad, g.numpy(), atol=1e-9)
+
+
+def test_fast_fit_with_gamma_priors_reaches_botorch_optimum():
+    from gpytorch.priors import GammaPrior
+
+    rng = np.random.default_rng(4)
+    X = torch.tensor(rng.random((40, 3)))
+    z = (torch.sin(6 * X[:, :1]) + X[:, 1:2] ** 2 + 0.05 * torch.tensor(rng.normal(size=(40, 1)))).double()
+    fast = fit_objective_gp(X, z, fast=True, prior="gamma")
+    slow = fit_objective_gp(X, z, fast=False, prior="gamma")
+    assert isinstance(fast.covar_module.lengthscale_prior, GammaPrior)
+    assert isinstance(fast.likelihood.noise_covar.noise_prior, GammaPrior)
+    assert _mll(fast) >= _mll(slow) - 1e-3
