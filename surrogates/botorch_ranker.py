@@ -9,8 +9,8 @@ training data but varying among the candidates is still modelled (its lengthscal
 makes the unexplored direction uncertain).
 
 score: ``alpha(x) = a(x | X_pending) + log p_feas(x) [+ log p_synth(x)]``, where ``a`` is, for
-one objective without windows or constraints, ``qUCB = (mu + sqrt(beta) sigma) / s`` (``beta =
-0.25`` by default, ``s`` the spread of the observed outcomes, so the log weights are penalties
+one objective without windows or constraints, ``qUCB = (mu - c + sqrt(beta) sigma) / s`` (``beta =
+0.25`` by default, ``c`` and ``s`` the mean and spread of the observed outcomes, so the log weights are penalties
 in units of it; ``acquisition: qlognei`` or ``qlogei`` for the log expected improvements),
 ``log qLogNEI`` with windows or constraints, ``log qLogNEHVI`` for several objectives, or the log
 window/constraint probability. A mildly exploring UCB finds the top designs of a pool faster
@@ -126,7 +126,7 @@ class BotorchRanker(Ranker):
         self._states: dict[str, dict] = {}
         self._opt_n: dict[str, int] = {}
         self._best: dict[str, float] | None = None
-        self._spread: dict[str, float] = {}
+        self._spread: dict[str, tuple[float, float]] = {}  # mean and sd of each output's observed (warped) values
         self._seen_lo: np.ndarray | None = None
         self._seen_hi: np.ndarray | None = None
         self._feas = FeasibilityModel()
@@ -270,7 +270,7 @@ class BotorchRanker(Ranker):
             models.append(model)
             z_signed = z * (-1.0 if role == "minimize" else 1.0)
             best[name] = float(z[int(np.argmax(z_signed))])
-            self._spread[name] = float(np.std(z)) if np.std(z) > 0 else 1.0
+            self._spread[name] = (float(np.mean(z)), float(np.std(z)) if np.std(z) > 0 else 1.0)
         if not specs:
             self.fallback = "no objective could be modelled"
             self._skip("model", "no objective could be modelled; falling back to random selection")
@@ -396,7 +396,7 @@ class BotorchRanker(Ranker):
         ucb = self.config.acquisition == "ucb" and len(opt) == 1
         return build_acquisition(
             self._model, self._specs, self._X_train, X_pending=Xp, ref_point=ref, best_f=best_f,
-            ucb_beta=self.config.ucb_beta if ucb else None, ucb_scale=self._spread.get(opt[0].name, 1.0) if ucb else 1.0,
+            ucb_beta=self.config.ucb_beta if ucb else None, ucb_scale=self._spread[opt[0].name][1] if ucb else 1.0, ucb_offset=self._spread[opt[0].name][0] if ucb else 0.0,
             mc_samples=self.config.mc_samples if len(opt) < 2 else self.config.mo_mc_samples, seed=self.seed + self._n_fit,
         )
 

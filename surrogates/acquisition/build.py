@@ -122,6 +122,7 @@ def build_acquisition(
     best_f: float | None = None,
     ucb_beta: float | None = None,
     ucb_scale: float = 1.0,
+    ucb_offset: float = 0.0,
 ) -> AcquisitionFunction:
     """The acquisition for these outcome specs (``X_baseline``: ``n x d`` observed inputs).
 
@@ -129,10 +130,11 @@ def build_acquisition(
     incumbent (``sign * best observed`` in model units, as BayBE and plain botorch do)
     instead of qLogNEI's noisy incumbent.
 
-    ``ucb_beta`` (one objective, no constraints): ``qUCB(x) = E[sign Z / s] + sqrt(beta pi / 2)
-    E|sign Z / s - E[sign Z / s]|`` (= ``(mu + sqrt(beta) sigma) / s`` for one point), with
-    ``s = ucb_scale`` the spread of the observed outcomes, so that a log weight added to it
-    (feasibility) is a penalty in units of that spread.
+    ``ucb_beta`` (one objective, no constraints): ``qUCB(x) = E[U] + sqrt(beta pi / 2) E|U - E[U]|``
+    with ``U = sign (Z - c) / s`` (= ``sign (mu - c) / s + sqrt(beta) sigma / s`` for one point),
+    ``c = ucb_offset`` and ``s = ucb_scale`` the mean and spread of the observed outcomes: the
+    score is in standardised units, so a log weight added to it (feasibility) is a penalty in
+    units of that spread.
 
     >>> acqf = build_acquisition(model, [OutcomeSpec(0, "y", "maximize")], X, ucb_beta=1.0, ucb_scale=float(y.std()))
     """
@@ -143,7 +145,7 @@ def build_acquisition(
         s = opt[0]
         objective = GenericMCObjective(lambda Z, X=None, i=s.index, sg=s.sign: sg * Z[..., i])
         if ucb_beta is not None and not cons:
-            scaled = GenericMCObjective(lambda Z, X=None, i=s.index, sg=s.sign / ucb_scale: sg * Z[..., i])
+            scaled = GenericMCObjective(lambda Z, X=None, i=s.index, sg=s.sign / ucb_scale, c=ucb_offset: sg * (Z[..., i] - c))
             return qUpperConfidenceBound(model, beta=ucb_beta, sampler=sampler, objective=scaled, X_pending=X_pending)
         if best_f is not None and not cons:
             return qLogExpectedImprovement(model, best_f=best_f, sampler=sampler, objective=objective, X_pending=X_pending)

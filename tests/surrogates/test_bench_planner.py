@@ -25,3 +25,19 @@ def test_cli_json_rows(tmp_path):
     assert res.exit_code == 0, res.output
     rows = json.loads(out.read_text())["rows"]
     assert len(rows) == 1 and {"seconds", "peak_mb", "ratio"} <= set(rows[0])
+
+
+def test_value_ratio_of_log_and_plain_acquisitions():
+    import math
+
+    from surrogates.bench.planner import _value_ratio
+
+    assert _value_ratio((math.log(0.5), True), (math.log(1.0), True)) == pytest.approx(0.5)
+    assert _value_ratio((1.98, False), (2.0, False)) == pytest.approx(0.99)
+    assert math.isnan(_value_ratio((-1.0, False), (-0.5, False)))
+
+
+@pytest.mark.slow
+def test_single_objective_setting_reports_the_ucb_batch_value():
+    row = run_setting(300, 40, 1, prefilter=60, compare_full=True)
+    assert 0 < row["prefilter_value_ratio"] <= 1.0 + 1e-6

@@ -164,7 +164,8 @@ def test_ucb_option_scores_mean_plus_scaled_spread_and_batches(tmp_path):
     assert type(acqf).__name__ == "qUpperConfidenceBound"
     vals = r.acquisition(pool[20:], [])
     mean, sd = r.predict(pool[20:])["y"]
-    expect = (mean + 0.5 * sd) / r._spread["y"]
+    c, spread = r._spread["y"]
+    expect = (mean - c + 0.5 * sd) / spread
     np.testing.assert_allclose(vals, expect, rtol=0.05, atol=0.05 * np.abs(expect).max())
     sel = r.select(pool[20:], 3, pool[:0])
     assert len({s.candidate_id for s in sel}) == 3
