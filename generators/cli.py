@@ -67,6 +67,7 @@ def _uniform_score(candidates):  # the proxy reward of the benchmark: every vali
     help="first samples relaxed for the MLIP-based S.U.N. rate (0 to skip)",
 )
 @click.option("--sun-threshold", default=0.1, show_default=True, type=float, help="eV/atom above the MLIP hull")
+@click.option("--sun-steps", default=200, show_default=True, type=int, help="relaxation step limit of the S.U.N. rate")
 @click.option("--potential", default="chgnet", show_default=True, help="registered Potential of the S.U.N. rate")
 @click.option("--seed", default=0, show_default=True, type=int)
 @click.option("--threads", default=1, show_default=True, type=int, help="torch threads")
@@ -84,6 +85,7 @@ def bench_generator(
     reference_limit: int | None,
     sun_samples: int,
     sun_threshold: float,
+    sun_steps: int,
     potential: str,
     seed: int,
     threads: int,
@@ -135,7 +137,8 @@ def bench_generator(
     if sun_samples > 0:
         from generators.bench.sun import sun_rate
 
-        out.update(sun_rate(cands[:sun_samples], options["elements"], refs, potential=potential, threshold=sun_threshold))
+        out.update(sun_rate(cands[:sun_samples], options["elements"], refs, potential=potential, threshold=sun_threshold,
+                           steps=sun_steps))
     else:
         out["sun_rate"] = None
 

@@ -7,7 +7,8 @@ On the first ``n`` samples (a subset: each needs a relaxation)::
 - stable: relaxed with the registered ``Potential`` (the ``mlip`` screen, through the
   registry: this package imports no other stage) and ``E_hull`` against a hull of the
   chemical system built with the same potential (its reference prototypes, cached under
-  the crystaloop cache); a candidate whose relaxation fails counts as not stable;
+  the crystaloop cache); a candidate whose relaxation fails or hits the step limit counts
+  as not stable (the reasons are counted in ``sun_rejected``);
 - unique: the first sample of each candidate id (the screen rejects later duplicates);
 - novel: no reference structure of the same reduced formula matches it (pymatgen
   ``StructureMatcher``), as in :func:`generators.bench.metrics.sample_metrics`.
@@ -41,7 +42,7 @@ def sun_rate(
     potential: str = "chgnet",
     threshold: float = 0.1,
     fmax: float = 0.1,
-    steps: int = 60,
+    steps: int = 200,
     work_dir: Path | None = None,
 ) -> dict[str, Any]:
     """S.U.N. figures of ``candidates`` (see the module docs); ``n`` is ``len(candidates)``."""
@@ -81,11 +82,17 @@ def sun_rate(
         if s is not None and not any(matcher.fit(s, r) for r in refs.get(s.composition.reduced_formula, [])):
             sun += 1
     hulls = [d.e_hull for d in decisions if d.e_hull is not None]
+    rejected: dict[str, int] = defaultdict(int)
+    for d in decisions:
+        if not d.kept:
+            rejected[(d.reason or "?").split("(")[0].split(":")[0].strip()] += 1
     out.update(
         sun_rate=sun / n,
         stable_rate=stable / n,
         stable_unique_rate=unique_stable / n,
         relaxed=len(hulls),
+        sun_rejected=dict(rejected),
+        sun_steps=steps,
         median_e_hull=float(sorted(hulls)[len(hulls) // 2]) if hulls else None,
         sun_seconds=round(time.perf_counter() - t0, 1),
     )
