@@ -230,6 +230,9 @@ def _run_ray(study: StudyConfig, plans: Sequence[TrialPlan], parent: str | None,
     from loop.runtime import start_ray
 
     os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
+    # Tune's per-trial CSV/JSON/TensorBoard result files duplicate what each trial's ledger
+    # records, and cost every trial a few file writes in the driver: off by default.
+    os.environ.setdefault("TUNE_DISABLE_AUTO_CALLBACK_LOGGERS", "1")
     threads = max(1, int(study.resources.cpu))
     if study.ray_address or os.environ.get("RAY_ADDRESS"):
         if study.tracking.enabled and study.tracking_uri(out).startswith("sqlite:"):
