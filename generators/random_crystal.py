@@ -3,7 +3,8 @@
 Each sample draws a space group uniformly from the allowed ones, then a composition
 uniformly from the counts that space group's Wyckoff multiplicities admit (charge-neutral
 when required: the same limits as the GFlowNet's environment), and places the atoms with
-pyxtal's ``from_random`` (random lattice and Wyckoff positions, distance checks). A draw
+pyxtal's ``from_random`` (random lattice and Wyckoff positions, distance checks; its draws come from a
+numpy generator seeded from the sample rng, so a seed replays the same crystals). A draw
 pyxtal cannot realise is redrawn, up to ``max_tries`` per sample.
 """
 
@@ -41,7 +42,7 @@ def pyxtal_random(space_group: int, species: list[str], counts: list[int], seed:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            crystal.from_random(3, space_group, species, counts, seed=seed)
+            crystal.from_random(3, space_group, species, counts, random_state=np.random.default_rng(seed))
     except Exception as exc:  # pyxtal raises bare Exceptions for incompatible draws
         log.debug("pyxtal from_random(%s, %s, %s) failed: %s", space_group, species, counts, exc)
         return None
