@@ -16,9 +16,11 @@ logged and never stops the campaign.
 
 from __future__ import annotations
 
+import atexit
 import logging
 import queue
 import threading
+import weakref
 from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -42,6 +44,17 @@ def flatten(data: Mapping[str, Any], prefix: str = "") -> dict[str, str]:
         else:
             out[name] = str(value)[:6000]
     return out
+
+
+_LIVE: weakref.WeakSet[Tracker] = weakref.WeakSet()
+
+
+@atexit.register
+def _flush_at_exit() -> None:
+    """A campaign used without ``with`` / ``close()`` (an ask/tell script) still gets its
+    queued MLflow calls, and the rounds marked done behind them, when Python exits."""
+    for tracker in list(_LIVE):
+        tracker.close()
 
 
 _CLIENTS: OrderedDict[str, Any] = OrderedDict()
@@ -92,6 +105,7 @@ class Tracker:
         if self._worker is None or not self._worker.is_alive():
             self._worker = threading.Thread(target=self._drain, name="crystaloop-mlflow", daemon=True)
             self._worker.start()
+            _LIVE.add(self)
         self._queue.put((fn, args))
 
     def _drain(self) -> None:

@@ -46,10 +46,6 @@ class RoundPlanner:
         self.timings: dict[str, float] = {}  # wall seconds in each stage's calls
         self.cpu_timings: dict[str, float] = {}  # CPU seconds of the campaign's thread in them
         self._empty_rounds = 0
-        # Candidates known to be in the ledger, as stored there (first proposal's origin,
-        # screening updates applied). A finite pool re-proposes every candidate each round;
-        # only the new ones are decoded, re-labelled and written.
-        self._stored: dict[str, Candidate] = {}
 
     # -- helpers ------------------------------------------------------------------------
     def next_index(self) -> int:
@@ -153,7 +149,7 @@ class RoundPlanner:
                         update={"relaxed_structure": d.relaxed_structure, "duplicate_of": d.duplicate_of}
                     )
                     ledger.update_candidate(cand)
-                    by_id[cand.id] = self._stored[cand.id] = cand
+                    by_id[cand.id] = cand
             screened = ledger.screened_ids()
             crash_point("screened")
 
@@ -173,7 +169,7 @@ class RoundPlanner:
             ledger.update_round(rnd, "done")
             return None
         self._empty_rounds = 0
-        by_id.update(self._stored_versions([cid for cid in selectable if cid not in by_id]))
+        by_id.update((x.id, x) for x in ledger.candidates([cid for cid in selectable if cid not in by_id]))
         cands = [by_id[cid] for cid in selectable]
         t0 = stage_clock()
         selections = ranker.select(cands, q, pending_cands)
@@ -202,17 +198,14 @@ class RoundPlanner:
         self.last_request_ids = [r.request_id for r in reqs]
         return rnd
 
-    def _stored_versions(self, ids: Sequence[str]) -> dict[str, Candidate]:
-        """The ledger's version of each candidate id (those not in the ledger are left out)."""
-        unknown = [i for i in ids if i not in self._stored]
-        if unknown:
-            self._stored.update((cand.id, cand) for cand in self.c.ledger.candidates(unknown))
-        return {i: self._stored[i] for i in ids if i in self._stored}
-
     def _store(self, proposals: Sequence[Candidate], index: int, now: float) -> dict[str, Candidate]:
-        """Record proposals not yet in the ledger (labelled with this round); id -> stored candidate."""
+        """Record proposals not yet in the ledger (labelled with this round); id -> the ledger's version.
+
+        A finite pool re-proposes every candidate each round: only the new ones are
+        re-labelled and written, the rest come from the ledger's decoded cache.
+        """
         ids = list(dict.fromkeys(p.id for p in proposals))
-        stored = self._stored_versions(ids)
+        stored = {x.id: x for x in self.c.ledger.candidates(ids)}
         fresh: dict[str, Candidate] = {}
         for p in proposals:
             if p.id not in stored and p.id not in fresh:
@@ -220,8 +213,8 @@ class RoundPlanner:
                 fresh[p.id] = p if p.origin.round is not None else p.model_copy(update={"origin": origin})
         if fresh:
             self.c.ledger.add_candidates(fresh.values(), now)
-            self._stored.update(fresh)
-        return {i: self._stored[i] for i in ids}
+            stored.update(fresh)
+        return {i: stored[i] for i in ids}
 
     def _recipe(self, lab_name: str, cand: Candidate) -> Recipe:
         """The lab's recipe when it plans one (synthesis labs), else the candidate's parameters."""

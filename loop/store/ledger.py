@@ -147,6 +147,9 @@ class Ledger:
                 )
             if rows:
                 conn.execute(t.candidates.insert(), rows)
+        for c in cands:
+            if c.id in seen:
+                self._candidates[c.id] = c
         return len(rows)
 
     def update_candidate(self, cand: Candidate) -> None:
@@ -156,7 +159,7 @@ class Ledger:
                 .where(t.candidates.c.id == cand.id)
                 .values(data=cand.model_dump_json(), duplicate_of=cand.duplicate_of)
             )
-        self._candidates.pop(cand.id, None)
+        self._candidates[cand.id] = cand
 
     def candidates(self, ids: Iterable[str] | None = None) -> list[Candidate]:
         q = sa.select(t.candidates.c.data).order_by(t.candidates.c.seq)
@@ -164,6 +167,8 @@ class Ledger:
             ids = list(ids)
             out = {i: self._candidates[i] for i in ids if i in self._candidates}
             todo = [i for i in dict.fromkeys(ids) if i not in out]
+            if not todo:
+                return [out[i] for i in ids]
             with self.engine.connect() as conn:
                 for i in range(0, len(todo), 500):
                     chunk = todo[i : i + 500]
@@ -336,25 +341,16 @@ class Ledger:
     @staticmethod
     def _write_changes(conn: sa.Connection, changes: Sequence[dict[str, Any]], at: float) -> None:
         """Apply ``{"rid", "status", "reason"}`` status changes, in order, with their events."""
-        if not changes:
-            return
-        rid = sa.bindparam("rid")
-        for submitted in (True, False):  # the submission time is set when a request is sent
-            group = [c for c in changes if (c["status"] == RequestStatus.SUBMITTED.value) is submitted]
-            if not group:
-                continue
-            values = {"status": sa.bindparam("status"), "status_reason": sa.bindparam("reason"), "updated_at": at}
-            if submitted:
+        for c in changes:
+            values: dict[str, Any] = {"status": c["status"], "status_reason": c["reason"], "updated_at": at}
+            if c["status"] == RequestStatus.SUBMITTED.value:
                 values["submitted_at"] = at
-            if len({c["rid"] for c in group}) == len(group):
-                conn.execute(t.requests.update().where(t.requests.c.request_id == rid).values(**values), group)
-            else:  # one request moved twice in this batch: the last move wins, in order
-                for c in group:
-                    conn.execute(t.requests.update().where(t.requests.c.request_id == rid).values(**values), [c])
-        conn.execute(
-            t.request_events.insert(),
-            [{"request_id": c["rid"], "status": c["status"], "reason": c["reason"], "at": at} for c in changes],
-        )
+            conn.execute(t.requests.update().where(t.requests.c.request_id == c["rid"]).values(**values))
+        if changes:
+            conn.execute(
+                t.request_events.insert(),
+                [{"request_id": c["rid"], "status": c["status"], "reason": c["reason"], "at": at} for c in changes],
+            )
 
     def _request_rows(self, where: Any = None) -> list[Any]:
         q = sa.select(t.requests).order_by(t.requests.c.seq)
