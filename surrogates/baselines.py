@@ -22,6 +22,7 @@ import torch
 from pydantic import Field
 
 from loop.records import Candidate, Selection
+from surrogates.acquisition.batch import marginal_moments
 from surrogates.botorch_ranker import BotorchRanker, BotorchRankerConfig
 
 __all__ = ["GreedyRanker", "ThompsonRanker", "UCBRanker"]
@@ -29,9 +30,8 @@ __all__ = ["GreedyRanker", "ThompsonRanker", "UCBRanker"]
 
 class _PosteriorRanker(BotorchRanker):
     def _moments(self, X: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
-        with torch.no_grad():
-            post = self._model.posterior(self._tensor(X))
-            return post.mean.reshape(len(X), -1), post.variance.clamp_min(0).sqrt().reshape(len(X), -1)
+        mu, sd = marginal_moments(self._model, self._tensor(X))
+        return mu.reshape(len(X), -1), sd.reshape(len(X), -1)
 
     def _combine(self, cols: dict[int, torch.Tensor]) -> torch.Tensor:
         total = None

@@ -39,7 +39,14 @@ from pydantic import Field
 from loop.errors import InputDataError
 from loop.interfaces import PluginConfig, Ranker, resolve_device
 from loop.records import Candidate, Observation, Selection
-from surrogates.acquisition import OutcomeSpec, build_acquisition, evaluate_acquisition, greedy_discrete
+from surrogates.acquisition import (
+    OutcomeSpec,
+    build_acquisition,
+    evaluate_acquisition,
+    greedy_discrete,
+    marginal_moments,
+)
+from surrogates.acquisition.prefilter import prefilter
 from surrogates.featurize import DescriptorFn, Featurizer, make_featurizer
 from surrogates.featurize.composition import composition_of
 from surrogates.models import FeasibilityModel, ModelFitError, OutcomeWarp, SynthesizabilityModel, fit_objective_gp
@@ -80,7 +87,7 @@ class BotorchRankerConfig(PluginConfig):
     n_inducing: int = Field(256, ge=8)
     feasibility: bool = True
     synthesizability: Literal["off", "auto", "on"] = Field("auto", description="auto: on when candidates have chemistry")
-    prefilter: int | None = Field(None, ge=1, description="score only the top-M candidates by posterior UCB")
+    prefilter: int | None = Field(None, ge=1, description="score only M candidates: the top by posterior UCB (shared with each objective's own UCB when there are several; surrogates/acquisition/prefilter.py)")
     warm_start: bool = True
     input_bounds: Literal["seen", "data"] = Field(
         "seen", description="normalise inputs to the range of the training data or of every candidate seen so far (pools included)"
@@ -416,10 +423,8 @@ class BotorchRanker(Ranker):
         if self._model is None or not candidates:
             return {}
         X, _ = self._features(candidates)
-        with torch.no_grad():
-            post = self._model.posterior(self._tensor(X))
-            mu = post.mean.cpu().numpy().reshape(len(candidates), -1)
-            sd = post.variance.clamp_min(0).sqrt().cpu().numpy().reshape(len(candidates), -1)
+        mu_t, sd_t = marginal_moments(self._model, self._tensor(X))
+        mu, sd = mu_t.cpu().numpy().reshape(len(candidates), -1), sd_t.cpu().numpy().reshape(len(candidates), -1)
         out = {}
         for s in self._specs:
             w = self._warps[s.name]
@@ -443,7 +448,7 @@ class BotorchRanker(Ranker):
         lwt = torch.as_tensor(lw, dtype=self.dtype, device=self.device)
         idx_map = np.arange(len(pool))
         if self.config.prefilter is not None and len(pool) > self.config.prefilter:
-            idx_map = self._prefilter(Xt, lw, self.config.prefilter)
+            idx_map = prefilter(self._model, Xt, self._specs, lw, self.config.prefilter)
             Xt, lwt = Xt[idx_map], lwt[idx_map]
         chosen, scores = greedy_discrete(
             self._acqf(Xp), Xt, min(q, int(ok.sum()) or q), X_pending=Xp, log_weight=lwt, lazy=self.config.lazy_greedy
@@ -457,26 +462,6 @@ class BotorchRanker(Ranker):
             )
             for j, (r, i, sc) in enumerate(zip(range(len(picks)), picks, scores, strict=True))
         ]
-
-    def _prefilter(self, X: torch.Tensor, lw: np.ndarray, m: int) -> np.ndarray:
-        """Top-``m`` candidates by ``sum_objectives sign * (mu + 2 sigma)`` in standardised units
-        ``+ sum_windows/constraints log P_marginal(met)`` (+ log w)."""
-        with torch.no_grad():
-            post = self._model.posterior(X)
-            mu, sd = post.mean, post.variance.clamp_min(0).sqrt()
-        score = torch.zeros(len(X), dtype=X.dtype, device=X.device)
-        normal = torch.distributions.Normal(torch.zeros((), dtype=X.dtype), torch.ones((), dtype=X.dtype))
-        for s in self._specs:
-            if s.role in ("maximize", "minimize"):
-                col = s.sign * mu[:, s.index] + 2 * sd[:, s.index]
-                score += (col - col.mean()) / col.std().clamp_min(1e-12)
-            else:  # windows and constraints: log of the marginal probability of meeting them
-                mean, d = mu[:, s.index], sd[:, s.index].clamp_min(1e-9)
-                hi = normal.cdf((s.hi - mean) / d) if s.hi is not None else torch.ones_like(mean)
-                lo = normal.cdf((s.lo - mean) / d) if s.lo is not None else torch.zeros_like(mean)
-                score += torch.log((hi - lo).clamp_min(1e-300))
-        score += torch.as_tensor(lw, dtype=X.dtype, device=X.device).clamp_min(-1e6)
-        return torch.topk(score, m).indices.cpu().numpy()
 
     def model_version(self) -> str:
         return f"{self.name}-{self.version}-n{self._n_fit}"

@@ -21,13 +21,14 @@ from typing import Literal
 
 import torch
 from botorch.acquisition import AcquisitionFunction, qUpperConfidenceBound
-from botorch.acquisition.logei import qLogExpectedImprovement, qLogNoisyExpectedImprovement
-from botorch.acquisition.multi_objective.logei import qLogNoisyExpectedHypervolumeImprovement
+from botorch.acquisition.logei import qLogExpectedImprovement
 from botorch.acquisition.multi_objective.objective import WeightedMCMultiOutputObjective
 from botorch.acquisition.objective import GenericMCObjective
 from botorch.models.model import Model
 from botorch.sampling import SobolQMCNormalSampler
 
+from surrogates.acquisition.noisy import FastqLogNEHVI, FastqLogNEI
+from surrogates.acquisition.shared_rows import SharedRowsModel
 from surrogates.acquisition.window import qLogProbabilityFeasible
 
 __all__ = ["OutcomeSpec", "build_acquisition", "infer_ref_point"]
@@ -146,10 +147,10 @@ def build_acquisition(
         objective = GenericMCObjective(lambda Z, X=None, i=s.index, sg=s.sign: sg * Z[..., i])
         if ucb_beta is not None and not cons:
             scaled = GenericMCObjective(lambda Z, X=None, i=s.index, sg=s.sign / ucb_scale, c=ucb_offset: sg * (Z[..., i] - c))
-            return qUpperConfidenceBound(model, beta=ucb_beta, sampler=sampler, objective=scaled, X_pending=X_pending)
+            return qUpperConfidenceBound(SharedRowsModel(model), beta=ucb_beta, sampler=sampler, objective=scaled, X_pending=X_pending)
         if best_f is not None and not cons:
-            return qLogExpectedImprovement(model, best_f=best_f, sampler=sampler, objective=objective, X_pending=X_pending)
-        return qLogNoisyExpectedImprovement(
+            return qLogExpectedImprovement(SharedRowsModel(model), best_f=best_f, sampler=sampler, objective=objective, X_pending=X_pending)
+        return FastqLogNEI(
             model, X_baseline, sampler=sampler, objective=objective, constraints=cons or None,
             X_pending=X_pending, prune_baseline=True,
         )
@@ -162,10 +163,10 @@ def build_acquisition(
                 mean = model.posterior(X_baseline).mean  # n x m
             ref_point = infer_ref_point(mean[:, idx] * weights)
         _no_fused_jit()
-        return qLogNoisyExpectedHypervolumeImprovement(
+        return FastqLogNEHVI(
             model, ref_point.tolist(), _pareto_layers(model, X_baseline, idx, weights), sampler=sampler, objective=objective,
             constraints=cons or None, X_pending=X_pending, prune_baseline=False,
         )
     if not cons:
         raise ValueError("nothing to optimise: no objective, window or constraint was modelled")
-    return qLogProbabilityFeasible(model, cons, sampler=sampler, X_pending=X_pending)
+    return qLogProbabilityFeasible(SharedRowsModel(model), cons, sampler=sampler, X_pending=X_pending)
