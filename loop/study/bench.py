@@ -7,10 +7,14 @@
        campaigns/hour = N / window,    study_speedup = window_sequential / window_study
 
    where ``window`` runs from the first trial's start to the last trial's end (what a
-   long-running study sustains; in the Ray study it includes the workers' imports and
-   Tune's scheduling between trials). The once-per-study costs outside it (MLflow study
-   run, starting and stopping Ray, aggregation) are in ``study_speedup_end_to_end``, the
-   ratio of the whole ``run_study`` calls. ``repeats`` alternates the order and takes
+   long-running study sustains, Tune's scheduling between trials included). Both sides
+   start warm: the single process runs a 2-experiment campaign before its window, and the
+   study's Ray workers each run one first (``warm_up_workers``), so a worker's imports and
+   first calls, paid once per worker in a study of any length, are outside the window on
+   both sides. ``study_speedup_cold_workers`` is the same study without the warm-up (the
+   workers' start-up inside the window: what a very short study sees). The once-per-study
+   costs (MLflow study run, starting and stopping Ray, aggregation) are in
+   ``study_speedup_end_to_end``, the ratio of the whole ``run_study`` calls. ``repeats`` alternates the order and takes
    medians, for machines whose load changes under the measurement.
 2. **Loop overhead.** One campaign of the default config with lab latency 0. The round
    planner times its calls into the generator, screen (potential), ranker and lab; the rest
@@ -81,14 +85,15 @@ def measure_study_speedup(
     raw = {"name": "bench-parallel", "campaign": str(Path(config).resolve()), "overrides": list(overrides), "seeds": campaigns}
     _warm_up(config, overrides, work / "warmup")
     seq_study = parse_study({**raw, "name": "bench-sequential"})
-    par_study = parse_study({**raw, "max_concurrent": concurrent, "resources": {"cpu": 1}})
+    par_study = parse_study({**raw, "max_concurrent": concurrent, "resources": {"cpu": 1}, "warm_up_workers": True})
+    cold_study = parse_study({**raw, "max_concurrent": concurrent, "resources": {"cpu": 1}})
     pairs = []
     for rep in range(repeats):
         times: dict[str, float] = {}
         windows: dict[str, float] = {}
         loads: dict[str, list[float]] = {}
         modes = [f"sequential-{n}" for n in sequential_threads]
-        order = [*modes, "study"] if rep % 2 == 0 else ["study", *modes]
+        order = [*modes, "study", "study-cold"] if rep % 2 == 0 else ["study-cold", "study", *modes]
         default_threads = torch.get_num_threads()
         for mode in order:
             loads[f"{mode}_before"] = _load()
@@ -100,7 +105,8 @@ def measure_study_speedup(
                 finally:
                     torch.set_num_threads(default_threads)
             else:
-                outcome = run_study(par_study, output=work / f"study-{rep}", executor="ray")
+                study = par_study if mode == "study" else cold_study
+                outcome = run_study(study, output=work / f"{mode}-{rep}", executor="ray")
             times[mode] = time.perf_counter() - t0
             loads[f"{mode}_after"] = _load()
             if outcome.failed or len(outcome.results) != campaigns:
@@ -118,6 +124,8 @@ def measure_study_speedup(
                 "sequential_s": round(windows["sequential"], 2),
                 "study_s": round(windows["study"], 2),
                 "speedup": round(windows["sequential"] / windows["study"], 3),
+                "study_cold_s": round(windows["study-cold"], 2),
+                "speedup_cold_workers": round(windows["sequential"] / windows["study-cold"], 3),
                 "sequential_end_to_end_s": round(times["sequential"], 2),
                 "study_end_to_end_s": round(times["study"], 2),
                 "speedup_end_to_end": round(times["sequential"] / times["study"], 3),
@@ -136,6 +144,7 @@ def measure_study_speedup(
         "campaigns_per_hour_study": round(3600 * campaigns / t_par, 1),
         "study_speedup": round(statistics.median(p["speedup"] for p in pairs), 3),
         "study_speedup_end_to_end": round(statistics.median(p["speedup_end_to_end"] for p in pairs), 3),
+        "study_speedup_cold_workers": round(statistics.median(p["speedup_cold_workers"] for p in pairs), 3),
         "pairs": pairs,
         "per_campaign": _study_sizes(work / "study-0", campaigns),
         "workdir": str(work),

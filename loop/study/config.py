@@ -159,6 +159,11 @@ class StudyConfig(_Cfg):
     random: RandomSearch | None = Field(default=None, description="Random search over dotted campaign fields.")
     seeds: list[int] = Field(default_factory=lambda: [0], min_length=1, description="Campaign seeds (an int n means 0..n-1).")
     max_concurrent: int = Field(default=2, ge=1, description="Trials running at once.")
+    warm_up_workers: bool = Field(
+        default=False,
+        description="Ray: each worker first runs a 2-experiment campaign of the first trial (untracked, not aggregated), so imports "
+        "and first calls are paid before the trials and their wall_s compare settings fairly.",
+    )
     resources: StudyResources = Field(default_factory=StudyResources, description="Ray resources per trial.")
     ray_address: str | None = Field(default=None, description="Ray cluster to join (None: RAY_ADDRESS or a local Ray).")
     num_cpus: int | None = Field(default=None, ge=1, description="CPUs of a local Ray (None: all of this machine's).")

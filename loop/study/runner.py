@@ -112,13 +112,18 @@ def _start_child_run(campaign: Any, plan: TrialPlan, parent_run_id: str) -> None
     campaign.ledger.set_meta("mlflow_run_id", run.info.run_id)
 
 
+_CAMPAIGNS_IN_PROCESS = 0  # campaigns run_trial has run in this process (a warm worker has run one before)
+
+
 def run_trial(plan: TrialPlan | dict[str, Any], parent_run_id: str | None = None, threads: int | None = None) -> dict[str, Any]:
     """Run (or resume, or just read back) one trial's campaign; returns its final figures.
 
-    Returns ``{"trial_id", "status", "ran", "wall_s", "started_at", "finished_at", <summary
-    metrics>}`` (epoch seconds for the two times): ``ran`` is False
-    when the ledger already said the campaign had finished.
+    Returns ``{"trial_id", "status", "ran", "wall_s", "started_at", "finished_at",
+    "process_campaigns", <summary metrics>}`` (epoch seconds for the two times): ``ran`` is False
+    when the ledger already said the campaign had finished; ``process_campaigns`` counts the
+    campaigns this process ran before this one (0: its ``wall_s`` includes the imports).
     """
+    global _CAMPAIGNS_IN_PROCESS
     from loop.campaign.engine import Campaign
     from loop.config import parse_config
 
@@ -152,8 +157,10 @@ def run_trial(plan: TrialPlan | dict[str, Any], parent_run_id: str | None = None
         else:
             summary = campaign.summary()
         final = str(campaign.ledger.get_meta("status"))
+    before, _CAMPAIGNS_IN_PROCESS = _CAMPAIGNS_IN_PROCESS, _CAMPAIGNS_IN_PROCESS + int(ran)
     out: dict[str, Any] = {
         "trial_id": plan.trial_id,
+        "process_campaigns": before,
         "status": final,
         "ran": ran,
         "wall_s": time.perf_counter() - t0,
@@ -224,6 +231,24 @@ def _run_local(plans: Sequence[TrialPlan], parent: str | None, outcome: StudyOut
             outcome.ran.append(plan.trial_id)
 
 
+WARMUP_PREFIX = "warmup-"
+
+
+def _warm_up_plans(first: TrialPlan, out: Path, workers: int) -> list[TrialPlan]:
+    """One 2-experiment, untracked campaign of ``first``'s setting per worker (``warmup-<k>``)."""
+    config = json.loads(json.dumps(first.config))
+    budget = config.setdefault("budget", {})
+    budget["experiments"] = min(2, int(budget.get("experiments") or 2))
+    budget["batch_size"] = min(int(budget.get("batch_size") or 1), budget["experiments"])
+    config["tracking"] = {**(config.get("tracking") or {}), "enabled": False}
+    config.pop("ledger", None)
+    stamp = time.strftime("%Y%m%dT%H%M%S")
+    return [
+        first.model_copy(update={"trial_id": f"{WARMUP_PREFIX}{k}", "directory": str(out / "warmup" / f"{stamp}-{os.getpid()}-{k}"), "config": config})
+        for k in range(workers)
+    ]
+
+
 def _run_ray(study: StudyConfig, plans: Sequence[TrialPlan], parent: str | None, out: Path, outcome: StudyOutcome) -> None:
     from ray import tune
 
@@ -249,7 +274,14 @@ def _run_ray(study: StudyConfig, plans: Sequence[TrialPlan], parent: str | None,
             raise ConfigError(
                 f"study {study.name}", [("resources.cpu", f"asks for {study.resources.cpu} CPUs per trial; the Ray runtime has {info.num_cpus:g}")]
             )
-        space = [{"plan": p.model_dump(mode="json"), "parent": parent, "threads": threads} for p in plans]
+        plans = list(plans)
+        if study.warm_up_workers and plans:
+            slots = max(1, min(study.max_concurrent, int(info.num_cpus // study.resources.cpu)))
+            plans = [*_warm_up_plans(plans[0], out, slots), *plans]  # Tune starts trials in this order
+        space = [
+            {"plan": p.model_dump(mode="json"), "parent": None if p.trial_id.startswith(WARMUP_PREFIX) else parent, "threads": threads}
+            for p in plans
+        ]
         trainable = tune.with_resources(_trainable, {"cpu": study.resources.cpu, "gpu": study.resources.gpu})
         tuner = tune.Tuner(
             trainable,
@@ -267,9 +299,16 @@ def _run_ray(study: StudyConfig, plans: Sequence[TrialPlan], parent: str | None,
                 failure_config=tune.FailureConfig(max_failures=0),
             ),
         )
-        results = tuner.fit()
+        try:
+            results = tuner.fit()
+        finally:
+            shutil.rmtree(out / "warmup", ignore_errors=True)
         for result in results:
             trial_id = result.config["trial"]["plan"]["trial_id"] if result.config else "?"
+            if trial_id.startswith(WARMUP_PREFIX):
+                if result.error is not None:
+                    log.warning("worker warm-up %s failed (the trials still run): %s", trial_id, str(result.error).strip()[-300:])
+                continue
             if result.error is not None:
                 outcome.failed[trial_id] = str(result.error).strip().splitlines()[-1][:500]
             else:

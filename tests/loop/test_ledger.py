@@ -159,7 +159,6 @@ def test_a_result_for_a_request_still_planned_closes_it(ledger):
 
 
 def test_open_requests_with_a_recorded_result_are_closed_on_resume(ledger):
-    import sqlalchemy as sa
 
     from loop.store import schema
 

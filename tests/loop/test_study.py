@@ -223,3 +223,18 @@ def test_loop_overhead_splits_round_time_into_stages_and_loop(tmp_path: Path) ->
     assert set(oh["stage_s"]) >= {"ranker", "generator", "lab"}
     assert 0 < oh["loop_overhead_fraction"] < 1 and oh["loop_s"] == pytest.approx(oh["rounds_s"] - sum(oh["stage_s"].values()), abs=0.01)
     assert oh["ledger_bytes"] > 0 and oh["mlflow_bytes"] == 0
+
+
+@pytest.mark.slow
+def test_ray_study_warms_its_workers_before_the_trials(tmp_path: Path) -> None:
+    import ray
+
+    raw = demo_study(tmp_path, grid={}, seeds=3, num_cpus=2, max_concurrent=2, warm_up_workers=True, tracking={"enabled": False})
+    raw["overrides"] = [*raw["overrides"], "budget.experiments=4"]
+    outcome = run_study(parse_study(raw))
+    assert not ray.is_initialized()
+    assert outcome.finished and sorted(outcome.ran) == ["s000-seed0", "s000-seed1", "s000-seed2"]
+    assert sorted(outcome.results) == sorted(outcome.ran)  # the warm-up campaigns are not trials
+    assert all(r["process_campaigns"] >= 1 for r in outcome.results.values())  # every trial ran on a warm worker
+    assert not (outcome.directory / "warmup").exists()
+    assert outcome.aggregate["complete"] and outcome.aggregate["settings"][0]["experiments"]["median"] == 4
