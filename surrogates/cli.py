@@ -127,8 +127,9 @@ def bench_discovery(csv, seeds, q, rankers, max_experiments, heat_max, window, r
 @click.option("--setting", "settings", multiple=True, help="CANDIDATES,OBSERVATIONS,OBJECTIVES (default: the issue's grid)")
 @click.option("--prefilter", "prefilters", multiple=True, help="CANDIDATES=M: acquisition on the top M by UCB (default 10000=1000, 100000=1000)")
 @click.option("--no-prefilter", is_flag=True, help="score every candidate")
+@click.option("--value-seeds", default=3, show_default=True, type=click.IntRange(1), help="problems on which the pre-filter's batch value is compared (the worst is reported)")
 @click.option("--json", "json_path", type=click.Path(dir_okay=False), default=None)
-def bench_planner(settings, prefilters, no_prefilter, json_path) -> None:  # noqa: ANN001
+def bench_planner(settings, prefilters, no_prefilter, value_seeds, json_path) -> None:  # noqa: ANN001
     """Latency and peak memory of one q=8 selection (fit + select) against a bare posterior evaluation."""
     from surrogates.bench.planner import run_planner
 
@@ -145,8 +146,8 @@ def bench_planner(settings, prefilters, no_prefilter, json_path) -> None:  # noq
         pf = {}
     elif prefilters:
         pf = {int(k): int(v) for k, v in (p.split("=") for p in prefilters)}
-    report = run_planner(grid, prefilter=pf)
-    click.echo(f"{'cands':>7}{'obs':>6}{'m':>3}{'prefilt':>8}{'total s':>9}{'fit s':>7}{'select s':>9}{'floor s':>8}{'ratio':>7}{'peak MB':>9}  value ratio")
+    report = run_planner(grid, prefilter=pf, value_seeds=value_seeds)
+    click.echo(f"{'cands':>7}{'obs':>6}{'m':>3}{'prefilt':>8}{'total s':>9}{'fit s':>7}{'select s':>9}{'floor s':>8}{'ratio':>7}{'peak MB':>9}  value ratio (worst of --value-seeds)")
     for r in report["rows"]:
         vr = r.get("prefilter_value_ratio")
         click.echo(

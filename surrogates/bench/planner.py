@@ -125,17 +125,28 @@ def _child(args: tuple) -> dict:
 
 
 def run_planner(settings: list[tuple[int, int, int]] | None = None, *, prefilter: dict[int, int] | None = None,
-                work_dir: str | Path = ".") -> dict:
-    """Every setting in a fresh (spawned) process so ``peak_mb`` is its own; ``prefilter``: ``{N: M}``."""
+                work_dir: str | Path = ".", value_seeds: int = 3, compare_at: int = 10_000) -> dict:
+    """Every setting in a fresh (spawned) process so ``peak_mb`` is its own; ``prefilter``: ``{N: M}``.
+
+    At ``compare_at`` (10k) candidates with a pre-filter, the batch-value comparison is repeated on
+    ``value_seeds`` synthetic problems (seeds ``0..value_seeds-1``; seed 0 is the timed run):
+    ``prefilter_value_ratio`` is the worst of them, ``prefilter_value_ratios`` all of them.
+    """
     settings = settings or DEFAULT_SETTINGS
     prefilter = prefilter if prefilter is not None else {10_000: 1_000, 100_000: 1_000}
     rows = []
     ctx = mp.get_context("spawn")
     for n_cand, n_obs, m in settings:
         pf = prefilter.get(n_cand)
-        kw = {"prefilter": pf, "compare_full": pf is not None and n_cand == 10_000, "work_dir": str(work_dir)}
+        kw = {"prefilter": pf, "compare_full": pf is not None and n_cand == compare_at, "work_dir": str(work_dir)}
         with ctx.Pool(1) as pool:
             row = pool.apply(_child, ((n_cand, n_obs, m, kw),))
+            if kw["compare_full"] and value_seeds > 1:
+                ratios = [row["prefilter_value_ratio"]]
+                for seed in range(1, value_seeds):
+                    ratios.append(pool.apply(_child, ((n_cand, n_obs, m, {**kw, "seed": seed}),))["prefilter_value_ratio"])
+                row["prefilter_value_ratios"] = ratios
+                row["prefilter_value_ratio"] = min(ratios)
         log.info("planner %s", row)
         rows.append(row)
     return {"rows": rows}
