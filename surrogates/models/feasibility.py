@@ -12,6 +12,8 @@ import logging
 
 import numpy as np
 
+from surrogates.models.synthesizability import standardizer
+
 __all__ = ["FeasibilityModel"]
 
 log = logging.getLogger(__name__)
@@ -41,8 +43,7 @@ class FeasibilityModel:
             return self
         from sklearn.linear_model import LogisticRegression
 
-        self._mu, self._sd = X.mean(0), X.std(0)
-        self._sd[self._sd == 0] = 1.0
+        self._mu, self._sd = standardizer(X)
         self._clf = LogisticRegression(C=self.C, max_iter=500).fit((X - self._mu) / self._sd, ok)
         log.info("feasibility model fitted on %d observations (%d failures)", n, n - n_ok)
         return self

@@ -22,7 +22,7 @@ import math
 import numpy as np
 from pymatgen.core import Composition
 
-__all__ = ["SynthesizabilityModel", "brier_score", "reliability_curve", "smact_prior"]
+__all__ = ["SynthesizabilityModel", "brier_score", "reliability_curve", "smact_prior", "standardizer"]
 
 log = logging.getLogger(__name__)
 
@@ -79,6 +79,21 @@ def smact_prior(formula: str, e_hull: float | None = None, *, scale: float = 0.1
     return float(min(max(p, 1e-4), 1 - 1e-4))
 
 
+def standardizer(X: np.ndarray, rtol: float = 1e-8) -> tuple[np.ndarray, np.ndarray]:
+    """Column means and spreads for ``(X - mu) / sd``; a column constant in ``X`` gets ``sd = inf``.
+
+    "Constant" includes a spread at rounding level (``sd <= rtol * max(1, |mu|)``: the mean of
+    identical values is not always exact, so ``X.std`` can be ``1e-16`` instead of 0). Such a
+    column carries no information in the data, yet dividing by its rounding-level spread would
+    blow a candidate that differs in it up to ``1e15`` standard deviations and a weight fitted
+    to the rounding noise would send its probability to 0 or 1. With ``sd = inf`` it is 0 for
+    every candidate, i.e. ignored until the data vary in it.
+    """
+    mu, sd = X.mean(0), X.std(0)
+    const = sd <= rtol * np.maximum(1.0, np.abs(mu))
+    return mu, np.where(const, np.inf, sd)
+
+
 class SynthesizabilityModel:
     """``fit(X, prior, formed)`` then ``predict(X, prior) -> p_synth``; ``X`` is ``n x d``."""
 
@@ -98,8 +113,7 @@ class SynthesizabilityModel:
         if len(formed) == 0:
             self._w = None
             return self
-        self._mu, self._sd = X.mean(0), X.std(0)
-        self._sd[self._sd == 0] = 1.0
+        self._mu, self._sd = standardizer(X)
         A = self._design(X)
         off = _logit(np.asarray(prior, dtype=float))
         w = np.zeros(A.shape[1])

@@ -59,3 +59,32 @@ def test_synth_model_updates_prior_and_calibration():
     assert p[-1] > 0.8 and p[0] < 0.2
     assert brier_score(p, formed) < brier_score(prior, formed)
     assert sum(c for *_, c in reliability_curve(p, formed)) == 60
+
+
+def _rounding_level_column(n: int = 12) -> np.ndarray:
+    """``n x 2``: a varying column and one whose values are equal up to rounding (std ~1e-17, not 0)."""
+    rng = np.random.default_rng(0)
+    col = np.full(n, 0.1)
+    col[::3] = np.nextafter(0.1, 1.0)
+    assert 0 < col.std() < 1e-15
+    return np.column_stack([rng.random(n), col])
+
+
+def test_synth_model_ignores_a_column_constant_up_to_rounding():
+    X = _rounding_level_column()
+    m = SynthesizabilityModel().fit(X, np.full(len(X), 0.7), np.zeros(len(X)))
+    inside = m.predict(X[:1], np.array([0.7]))
+    # a candidate differing only in the column the data never varied in: no evidence either way
+    outside = m.predict(np.array([[X[0, 0], 0.5]]), np.array([0.7]))
+    assert 0.01 < inside[0] < 0.99
+    assert outside[0] == pytest.approx(inside[0], rel=1e-6)
+
+
+def test_feasibility_model_ignores_a_column_constant_up_to_rounding():
+    X = _rounding_level_column()
+    ok = X[:, 0] > 0.3
+    assert (~ok).sum() >= 2
+    m = FeasibilityModel().fit(X, ok)
+    inside = m.predict(X[:1])
+    outside = m.predict(np.array([[X[0, 0], 0.5]]))
+    assert outside[0] == pytest.approx(inside[0], rel=1e-6)
