@@ -161,7 +161,7 @@ class StudyConfig(_Cfg):
     max_concurrent: int = Field(default=2, ge=1, description="Trials running at once.")
     warm_up_workers: bool = Field(
         default=False,
-        description="Ray: each worker first runs a 2-experiment campaign of the first trial (untracked, not aggregated), so imports "
+        description="Ray: each worker first runs a 2-experiment campaign of the first trial (own MLflow store, not aggregated), so imports "
         "and first calls are paid before the trials and their wall_s compare settings fairly.",
     )
     resources: StudyResources = Field(default_factory=StudyResources, description="Ray resources per trial.")

@@ -176,6 +176,10 @@ def _trainable(config: dict[str, Any]) -> None:
     from ray import tune
 
     spec = config["trial"]
+    if spec.get("warm_tracking"):  # a warm-up trial also opens the study's MLflow store (schema check, engine)
+        from loop.tracking import mlflow_client
+
+        mlflow_client(spec["warm_tracking"]).search_experiments(max_results=1)
     tune.report(run_trial(spec["plan"], spec.get("parent"), spec.get("threads")))
 
 
@@ -235,12 +239,14 @@ WARMUP_PREFIX = "warmup-"
 
 
 def _warm_up_plans(first: TrialPlan, out: Path, workers: int) -> list[TrialPlan]:
-    """One 2-experiment, untracked campaign of ``first``'s setting per worker (``warmup-<k>``)."""
+    """One 2-experiment campaign of ``first``'s setting per worker (``warmup-<k>``), tracked (when
+    the study is) in an MLflow store of its own in the warm-up folder, deleted after the study."""
     config = json.loads(json.dumps(first.config))
     budget = config.setdefault("budget", {})
     budget["experiments"] = min(2, int(budget.get("experiments") or 2))
     budget["batch_size"] = min(int(budget.get("batch_size") or 1), budget["experiments"])
-    config["tracking"] = {**(config.get("tracking") or {}), "enabled": False}
+    if (config.get("tracking") or {}).get("enabled"):  # MLflow's code paths too, in a throwaway store of its own
+        config["tracking"] = {"enabled": True, "uri": None, "experiment": "warm-up"}
     config.pop("ledger", None)
     stamp = time.strftime("%Y%m%dT%H%M%S")
     return [
@@ -278,10 +284,15 @@ def _run_ray(study: StudyConfig, plans: Sequence[TrialPlan], parent: str | None,
         if study.warm_up_workers and plans:
             slots = max(1, min(study.max_concurrent, int(info.num_cpus // study.resources.cpu)))
             plans = [*_warm_up_plans(plans[0], out, slots), *plans]  # Tune starts trials in this order
-        space = [
-            {"plan": p.model_dump(mode="json"), "parent": None if p.trial_id.startswith(WARMUP_PREFIX) else parent, "threads": threads}
-            for p in plans
-        ]
+        tracking = (plans[0].config.get("tracking") or {}) if plans else {}
+        warm_uri = tracking.get("uri") if tracking.get("enabled") else None
+        space = []
+        for p in plans:
+            warm = p.trial_id.startswith(WARMUP_PREFIX)
+            entry = {"plan": p.model_dump(mode="json"), "parent": None if warm else parent, "threads": threads}
+            if warm and warm_uri:
+                entry["warm_tracking"] = warm_uri
+            space.append(entry)
         trainable = tune.with_resources(_trainable, {"cpu": study.resources.cpu, "gpu": study.resources.gpu})
         tuner = tune.Tuner(
             trainable,
