@@ -16,6 +16,38 @@ in units of it; ``acquisition: qlognei`` or ``qlogei`` for the log expected impr
 window/constraint probability. A mildly exploring UCB finds the top designs of a pool faster
 than the expected improvements (measured on the Liang et al. pools, docs/benchmarks.md).
 
+Goal-directed ranking (``goal_acquisition``, ``auto``: on when the campaign declares a goal
+made of conditions joined by ``all``): the campaign stops on its goal, so the ranker models
+each property the goal names (plus the campaign's constraints) and scores
+``a = log P(some experiment of the batch, pending ones included, meets every goal condition)``
+(:class:`~surrogates.acquisition.qLogProbabilityFeasible`) instead of optimising the
+objectives. A goal property that cannot be modelled yet (e.g. an XRD yield that is 0 for
+every sample before the first hit) is left to the other conditions and to ``p_synth``,
+which learns from the same formed / not-formed outcomes. The objectives' UCB or expected
+improvement prefer the best predicted mean: a candidate predicted 0.14 +- 0.01 eV/atom above the hull
+outranks one at 0.8 +- 0.4 although only the second may reach a goal of 0.02 (the first is
+typically a near copy of an observed miss); the goal probability ranks the other way round.
+A goal with ``any`` keeps the objective-based acquisition.
+A probability is only as good as the predictive spread, so in goal-directed mode each exact GP
+is calibrated by leave-one-out (``goal_calibration``): with ``z_i`` the standardised LOO
+residuals, kernel and noise are scaled by ``c^2 = max(1, mean z_i^2)`` (the posterior mean is
+unchanged, every predictive sd grows by ``c``). Where the inputs do not determine the outcome
+(an unrelaxed structure that may relax into one basin or another), the GP interpolates the
+lab's small measurement noise and calls a candidate next to an observed miss a sure miss;
+LOO residuals larger than the predicted spread expose that.
+
+Contact descriptors (``contact_descriptors``, ``auto``: on with structure features): the
+structure features describe composition, lattice and space group but not where the atoms
+sit, so two candidates with the same lattice and different sites look identical although
+one may relax onto the ground state and the other into a high-energy basin. Four
+chemistry-agnostic columns describe the atomic arrangement (:func:`contact_descriptors`):
+the shortest contact between atoms of the same element and between different elements,
+each divided by the sum of the two atomic radii, the mean nearest-neighbour distance so
+scaled, and the fraction of sites whose nearest neighbour (in A) is the same element (in an
+ionic ground state: none). On 250 MgO candidates of the GFlowNet relaxed by CHGNet, the
+like-element contact has Spearman -0.34 with the relaxed ``e_hull`` (volume per atom: 0.06),
+and 0.65 AUC for ``e_hull <= 0.02``.
+
 Bad data never crashes a campaign: an objective that is never reported, constant, or
 seen fewer than two times is skipped (logged and listed in :attr:`skips`); a candidate
 whose features are not finite is skipped; with nothing left to model, or before
@@ -33,11 +65,13 @@ from typing import Any, Literal
 
 import numpy as np
 import torch
-from botorch.models import ModelListGP
+from botorch.models import ModelListGP, SingleTaskGP
 from pydantic import Field
+from pymatgen.core import Element, Structure
 
 from loop.errors import InputDataError
 from loop.interfaces import PluginConfig, Ranker, resolve_device
+from loop.objectives import AllOf, Condition
 from loop.records import Candidate, Observation, Selection
 from surrogates.acquisition import (
     OutcomeSpec,
@@ -49,12 +83,98 @@ from surrogates.acquisition import (
 from surrogates.acquisition.prefilter import prefilter
 from surrogates.featurize import DescriptorFn, Featurizer, make_featurizer
 from surrogates.featurize.composition import composition_of
+from surrogates.featurize.structure import StructureFeaturizer
 from surrogates.models import FeasibilityModel, ModelFitError, OutcomeWarp, SynthesizabilityModel, fit_objective_gp
 from surrogates.models.synthesizability import smact_prior
 
-__all__ = ["BotorchRanker", "BotorchRankerConfig"]
+__all__ = ["BotorchRanker", "BotorchRankerConfig", "contact_descriptors"]
 
 log = logging.getLogger(__name__)
+
+
+def loo_scale(model: SingleTaskGP) -> float:
+    """``sqrt(mean z_i^2)`` of the standardised leave-one-out residuals of an exact GP (1 when well calibrated).
+
+    With ``K`` the training covariance (noise included) and ``a = K^-1 (y - m)``, the LOO residual
+    of point ``i`` is ``a_i / [K^-1]_ii`` and its predictive variance ``1 / [K^-1]_ii``
+    (Rasmussen & Williams 2006, eq. 5.12), so ``z_i = a_i / sqrt([K^-1]_ii)``.
+    """
+    X = model.train_inputs[0]
+    y = model.train_targets
+    with torch.no_grad():
+        K = model.covar_module(X).to_dense() + torch.diag_embed(model.likelihood.noise.expand(y.shape))
+        K = K + 1e-8 * torch.eye(len(y), dtype=K.dtype, device=K.device)
+        K_inv = torch.linalg.inv(K)
+        z = (K_inv @ (y - model.mean_module(X))) / K_inv.diagonal().clamp_min(1e-12).sqrt()
+    return float(z.square().mean().sqrt())
+
+
+def loo_calibrate(model: object) -> float:
+    """Scale an exact GP's kernel and noise by ``c^2 = max(1, loo_scale^2)``; returns ``c``.
+
+    The posterior mean ``k^T K^-1 y`` is unchanged and every posterior variance is multiplied
+    by ``c^2``; other models (the approximate GP above ``max_exact``) are left alone (1.0).
+    """
+    from gpytorch.kernels import ScaleKernel
+    from gpytorch.likelihoods import FixedNoiseGaussianLikelihood
+
+    if not isinstance(model, SingleTaskGP) or len(model.train_targets) < 3:
+        return 1.0
+    c = max(1.0, loo_scale(model))
+    if c == 1.0:
+        return c
+    scaled = ScaleKernel(model.covar_module).to(model.train_targets)
+    scaled.outputscale = c * c
+    scaled.raw_outputscale.requires_grad_(False)
+    model.covar_module = scaled
+    lik = model.likelihood
+    if isinstance(lik, FixedNoiseGaussianLikelihood):
+        lik.noise_covar.noise = lik.noise_covar.noise * c * c
+    else:
+        lik.noise = lik.noise.detach() * c * c
+    model.prediction_strategy = None  # drop the cached posterior
+    return c
+
+
+_CONTACT_CUTOFF = 6.0  # A; a site with no neighbour within it counts as this far away
+
+
+def _contacts(structure: Structure) -> np.ndarray:
+    """``[like_min, unlike_min, nn_mean, homo_fraction]`` of one structure (see :func:`contact_descriptors`)."""
+    symbols = [site.specie.symbol for site in structure]
+    radius = {e: float(Element(e).atomic_radius or 1.5) for e in set(symbols)}
+    like, unlike, nearest, homo = [], [], [], []
+    for i, neighbours in enumerate(structure.get_all_neighbors(_CONTACT_CUTOFF)):
+        best, closest, closest_like = _CONTACT_CUTOFF / (2.0 * radius[symbols[i]]), _CONTACT_CUTOFF, False
+        for n in neighbours:
+            other = n.specie.symbol
+            d = n.nn_distance / (radius[symbols[i]] + radius[other])
+            (like if other == symbols[i] else unlike).append(d)
+            best = min(best, d)
+            if n.nn_distance < closest:
+                closest, closest_like = n.nn_distance, other == symbols[i]
+        nearest.append(best)
+        homo.append(float(closest_like))
+    far = _CONTACT_CUTOFF / (2.0 * max(radius.values()))
+    return np.array([min(like, default=far), min(unlike, default=far), float(np.mean(nearest)), float(np.mean(homo))])
+
+
+def contact_descriptors(structures: Sequence[Structure]) -> np.ndarray:
+    """``n x 4`` arrangement descriptors: the shortest like-element and unlike-element contacts and the
+    mean nearest-neighbour distance, each over the sum of the two atomic radii, and the fraction of
+    sites whose nearest neighbour (in A) is the same element (periodic images included, within 6 A)."""
+    return np.stack([_contacts(s) for s in structures]) if len(structures) else np.zeros((0, 4))
+
+
+def _with_contacts(descriptor_fn: DescriptorFn | None) -> DescriptorFn:
+    """``descriptor_fn``'s columns (if any) followed by :func:`contact_descriptors`."""
+    if descriptor_fn is None:
+        return contact_descriptors
+
+    def both(structures: Sequence[Structure]) -> np.ndarray:
+        return np.concatenate([np.asarray(descriptor_fn(structures), dtype=float), contact_descriptors(structures)], axis=1)
+
+    return both
 
 
 class BotorchRankerConfig(PluginConfig):
@@ -85,6 +205,24 @@ class BotorchRankerConfig(PluginConfig):
     ref_point: dict[str, float] | None = Field(None, description="qLogNEHVI reference point in lab units")
     max_exact: int = Field(2000, ge=10, description="above this many observations an approximate GP is used")
     n_inducing: int = Field(256, ge=8)
+    goal_acquisition: Literal["auto", "off"] = Field(
+        "auto",
+        description=(
+            "auto: when the campaign declares a goal of conditions joined by all, rank by the log probability that "
+            "the batch meets it (the goal's properties and the constraints modelled; no objective optimised); "
+            "off: always the objectives' acquisition"
+        ),
+    )
+    goal_calibration: bool = Field(
+        True, description="goal-directed mode: scale each GP's predictive spread by its leave-one-out residuals (never shrinks it)"
+    )
+    contact_descriptors: Literal["auto", "off"] = Field(
+        "auto",
+        description=(
+            "auto: with structure features, add the shortest like- and unlike-element contacts (over the sum of atomic radii), "
+            "the mean nearest-neighbour distance and the fraction of sites whose nearest neighbour is the same element"
+        ),
+    )
     feasibility: bool = True
     synthesizability: Literal["off", "auto", "on"] = Field("auto", description="auto: on when candidates have chemistry")
     prefilter: int | None = Field(None, ge=1, description="score only M candidates: the top by posterior UCB (shared with each objective's own UCB when there are several; surrogates/acquisition/prefilter.py)")
@@ -139,6 +277,7 @@ class BotorchRanker(Ranker):
         self._feas = FeasibilityModel()
         self._synth: SynthesizabilityModel | None = None
         self._n_fit = 0
+        self._calibration: dict[str, float] = {}  # LOO spread factor per output (goal-directed mode)
 
     # ---------------------------------------------------------------- features
     def _skip(self, what: str, reason: str) -> None:
@@ -151,6 +290,8 @@ class BotorchRanker(Ranker):
             self.featurizer = make_featurizer(
                 self.config.features, candidates, descriptor_fn=self.descriptor_fn, fractions=self.config.composition_fractions
             )
+            if isinstance(self.featurizer, StructureFeaturizer) and self.config.contact_descriptors == "auto":
+                self.featurizer.descriptor_fn = _with_contacts(self.descriptor_fn)
         try:
             X = self.featurizer.transform(candidates)
             self._see(X)
@@ -191,10 +332,43 @@ class BotorchRanker(Ranker):
         return torch.as_tensor(X[:, self._keep], dtype=self.dtype, device=self.device)
 
     # ---------------------------------------------------------------- fit
+    def goal_bounds(self) -> dict[str, tuple[float | None, float | None]] | None:
+        """``name -> (lo, hi)`` of the campaign goal in goal-directed mode, else ``None``.
+
+        ``None`` when ``goal_acquisition`` is off, there is no goal, or the goal has an ``any``
+        (a probability of a disjunction is not built here). Several conditions on one name
+        intersect; strict and non-strict bounds are treated alike.
+        """
+        if self.config.goal_acquisition == "off" or self.context.goal is None:
+            return None
+        bounds: dict[str, tuple[float | None, float | None]] = {}
+        stack = [self.context.goal]
+        while stack:
+            node = stack.pop()
+            if isinstance(node, AllOf):
+                stack.extend(node.all)
+                continue
+            if not isinstance(node, Condition):
+                return None
+            lo, hi = bounds.get(node.name, (None, None))
+            if node.between is not None:
+                new_lo, new_hi = node.between
+            elif node.op in (">=", ">"):
+                new_lo, new_hi = node.value, None
+            else:
+                new_lo, new_hi = None, node.value
+            lo = new_lo if lo is None else (lo if new_lo is None else max(lo, new_lo))
+            hi = new_hi if hi is None else (hi if new_hi is None else min(hi, new_hi))
+            bounds[node.name] = (lo, hi)
+        return bounds
+
     def _outputs(self) -> list[tuple[str, str, float | None, float | None]]:
-        """``(name, role, lo, hi)`` in lab units for objectives and modelled constraints."""
+        """``(name, role, lo, hi)`` in lab units for objectives (or the goal's conditions) and modelled constraints."""
         out: list[tuple[str, str, float | None, float | None]] = []
-        for o in self.context.objectives:
+        goal = self.goal_bounds()
+        if goal is not None:
+            out.extend((name, "constraint", lo, hi) for name, (lo, hi) in goal.items())
+        for o in self.context.objectives if goal is None else []:
             if o.goal == "target":
                 assert o.window is not None
                 out.append((o.name, "window", o.window[0], o.window[1]))
@@ -268,6 +442,8 @@ class BotorchRanker(Ranker):
             if optimize:
                 self._opt_n[name] = len(rows)
             self._states[name] = {k: v.detach().clone() for k, v in model.state_dict().items()}
+            if self.config.goal_calibration and self.goal_bounds() is not None:
+                self._calibration[name] = loo_calibrate(model)
             self._warps[name] = warp
             f = warp.forward
             specs.append(OutcomeSpec(
@@ -282,7 +458,10 @@ class BotorchRanker(Ranker):
             self.fallback = "no objective could be modelled"
             self._skip("model", "no objective could be modelled; falling back to random selection")
             return
-        if not any(s.role != "constraint" for s in specs):  # e.g. a window output still constant: chase the constraints
+        if self.goal_bounds() is not None:
+            log.info("botorch ranker: goal-directed, P(goal) over %s (LOO spread factors %s)", [s.name for s in specs],
+                     {k: round(v, 2) for k, v in self._calibration.items()})
+        elif not any(s.role != "constraint" for s in specs):  # e.g. a window output still constant: chase the constraints
             self._skip("objectives", "no objective could be modelled; ranking by the probability of meeting the constraints")
         self._model = models[0] if len(models) == 1 else ModelListGP(*models)
         self._specs = specs

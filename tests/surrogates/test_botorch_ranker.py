@@ -241,3 +241,104 @@ def test_potential_descriptors_join_the_structure_features(tmp_path):
     rich.fit(cands[:4], obs)
     assert rich.featurizer.transform(cands).shape[1] > plain.featurizer.transform(cands).shape[1]
     assert rich.acquisition(cands[4:], []).shape == (1,)
+
+
+def _goal_context(tmp_path, goal):
+    objectives = [Objective(name="e", goal="minimize"), Objective(name="yield", goal="maximize")]
+    return PluginContext(work_dir=tmp_path, objectives=objectives, goal=goal)
+
+
+def _goal_obs(cands):
+    # e falls towards a = 1 but no observation is near the goal yet; yield is 0 everywhere (no hit so far)
+    return [
+        Observation(request_id=f"r{i}", candidate_id=c.id,
+                    values={"e": Measurement(value=0.3 - 0.3 * c.params["a"] + 0.05 * c.params["b"]), "yield": Measurement(value=0.0)})
+        for i, c in enumerate(cands)
+    ]
+
+
+def test_goal_directed_ranking_scores_the_probability_of_the_goal(tmp_path):
+    from scipy.stats import norm, spearmanr
+
+    from loop.objectives import AllOf, AnyOf, Condition
+
+    goal = AllOf(all=[Condition(name="e", op="<=", value=0.02), Condition(name="yield", op=">=", value=0.5)])
+    r = BotorchRanker(BotorchRanker.Config(mc_samples=512, synthesizability="off"), _goal_context(tmp_path, goal))
+    assert r.goal_bounds() == {"e": (None, 0.02), "yield": (0.5, None)}
+    pool = _pool(80, seed=3)
+    train = [c for c in pool if c.params["a"] < 0.6][:10]
+    rest = [c for c in pool if c.id not in {t.id for t in train}]
+    r.fit(train, _goal_obs(train))
+    # the constant yield cannot be modelled; the goal's e condition is, as a constraint, not an objective
+    assert [(s.name, s.role) for s in r._specs] == [("e", "constraint")]
+    assert any(s["what"] == "output 'yield'" for s in r.skips)
+    mu, sd = r.predict(rest)["e"]
+    p_goal = norm.cdf((0.02 - mu) / sd)
+    acq = r.acquisition(rest, [])
+    top = np.argsort(-p_goal)[:5]
+    assert np.argmax(acq) in top  # MC + soft indicator: the best by P(e <= 0.02) up to sampling noise
+    assert spearmanr(acq, p_goal).statistic > 0.9
+    # a disjunctive goal or goal_acquisition off keep the objectives' acquisition
+    r_any = BotorchRanker(BotorchRanker.Config(), _goal_context(tmp_path, AnyOf(any=[goal])))
+    r_off = BotorchRanker(BotorchRanker.Config(goal_acquisition="off"), _goal_context(tmp_path, goal))
+    assert r_any.goal_bounds() is None and r_off.goal_bounds() is None
+    r_off.fit(train, _goal_obs(train))
+    assert [(s.name, s.role) for s in r_off._specs] == [("e", "minimize")]
+
+
+def test_goal_bounds_intersect_conditions_on_one_property(tmp_path):
+    from loop.objectives import AllOf, Condition
+
+    goal = AllOf(all=[Condition(name="e", op="<=", value=0.1), AllOf(all=[Condition(name="e", between=(0.0, 0.05))])])
+    r = BotorchRanker(BotorchRanker.Config(), _goal_context(tmp_path, goal))
+    assert r.goal_bounds() == {"e": (0.0, 0.05)}
+
+
+def test_contact_descriptors_tell_apart_structures_with_the_same_lattice(tmp_path):
+    from pymatgen.core import Lattice, Structure
+
+    from surrogates.botorch_ranker import contact_descriptors
+
+    lattice = Lattice.cubic(4.21)
+    rocksalt = Structure.from_spacegroup(225, lattice, ["Mg", "O"], [[0, 0, 0], [0.5, 0.5, 0.5]])
+    # same cell and composition, but O pairs at 1.5 A (peroxide-like) and Mg next to Mg
+    clustered = Structure(lattice, ["Mg"] * 4 + ["O"] * 4, [
+        [0, 0, 0], [0.3, 0, 0], [0, 0.3, 0], [0.3, 0.3, 0],
+        [0.5, 0.5, 0.5], [0.85, 0.5, 0.5], [0.5, 0.85, 0.5], [0.85, 0.85, 0.5],
+    ])
+    d = contact_descriptors([rocksalt, clustered])
+    assert d.shape == (2, 4)
+    like_min, unlike_min, _, homo = d.T
+    assert like_min[0] > 1.5 * like_min[1]  # like ions far apart in rock salt
+    assert homo[0] == 0.0 and homo[1] > 0.5  # every rock-salt site has an unlike nearest neighbour
+    assert unlike_min[0] == pytest.approx(2.105 / (1.5 + 0.6), rel=0.05)  # Mg-O 2.105 A over pymatgen's atomic radii
+    # the ranker's structure features carry them (and tabular features do not)
+    cands = [Candidate.from_structure(s) for s in (rocksalt, clustered)]
+    r = _ranker(tmp_path, objectives=[Objective(name="e_hull", goal="minimize")])
+    X, ok = r._features(cands)
+    assert ok.all() and np.allclose(X[:, -4:], d)
+    off = _ranker(tmp_path, objectives=[Objective(name="e_hull", goal="minimize")], contact_descriptors="off")
+    assert off._features(cands)[0].shape[1] == X.shape[1] - 4
+
+
+def test_loo_calibration_widens_an_overconfident_gp_and_keeps_its_mean():
+    import torch
+
+    from surrogates.botorch_ranker import loo_calibrate, loo_scale
+    from surrogates.models import fit_objective_gp
+
+    g = torch.Generator().manual_seed(0)
+    X = torch.rand(20, 2, generator=g, dtype=torch.float64)
+    smooth = fit_objective_gp(X, torch.sin(6 * X[:, :1]) + 0.05 * torch.randn(20, 1, generator=g, dtype=torch.float64))
+    assert loo_scale(smooth) < 1.5  # a well-specified GP: LOO residuals about as large as it predicts
+    # outcomes the inputs do not determine, with a tiny "measurement" noise: the GP interpolates them
+    chaotic = fit_objective_gp(X, torch.randn(20, 1, generator=g, dtype=torch.float64), Yvar=torch.full((20, 1), 1e-4, dtype=torch.float64))
+    Xt = torch.rand(6, 2, generator=g, dtype=torch.float64)
+    with torch.no_grad():
+        before = chaotic.posterior(Xt)
+        mu0, sd0 = before.mean.clone(), before.variance.sqrt().clone()
+        c = loo_calibrate(chaotic)
+        after = chaotic.posterior(Xt)
+    assert c > 1.1  # its LOO residuals exceed the predicted spread
+    assert torch.allclose(after.mean, mu0, atol=1e-8)
+    assert torch.allclose(after.variance.sqrt(), c * sd0, rtol=1e-6)
