@@ -411,6 +411,9 @@ class Campaign:
             raise
         finally:
             gc.unfreeze()  # what this run froze is collectable again
+        # every round's logging (and its "done" mark, queued behind it) lands before the
+        # campaign is recorded as over: a crash until then resumes and replays it
+        self.tracker.flush()
         self.ledger.set_meta("status", status)
         self.ledger.set_meta("stop_reason", reason)
         summary = self.summary()
