@@ -115,10 +115,13 @@ def bench_discovery(csv, seeds, q, rankers, max_experiments, heat_max, window, r
         raise click.ClickException(str(exc)) from None
     exp = report["random_expectation"]
     click.echo(f"{report['dataset']}: N={report['n_designs']} crystals, k={report['k']} targets, q={q}, {seeds} seeds")
-    click.echo(f"{'method':<12}{'n_first':>9}{'n_all':>9}  n_all 5-95%        s")
+    click.echo(f"{'method':<12}{'n_first':>9}{'n_all':>9}  n_all 5-95%   found  stable        s")
     for name, r in report["results"].items():
         b = r["n_all_5_95"]
-        click.echo(f"{name:<12}{r['n_first']:>9.1f}{r['n_all']:>9.1f}  [{b[0]:.0f},{b[1]:.0f}]  {r['seconds']:>8.0f}")
+        click.echo(
+            f"{name:<12}{r['n_first']:>9.1f}{r['n_all']:>9.1f}  [{b[0]:.0f},{b[1]:.0f}]{r['found']:>10.1f}{r['stable_measured']:>8.1f}  {r['seconds']:>8.0f}"
+        )
+    click.echo(f"(found: targets found within the cap; stable: crystals measured with heat_ref <= {heat_max:g}; medians over seeds)")
     click.echo(f"{'random (exp)':<12}{exp['n_first']:>9.1f}{exp['n_all']:>9.1f}")
     _write_json(json_path, report)
 

@@ -111,12 +111,15 @@ def _campaign(problem: DiscoveryProblem, seed: int, method: str, q: int, cap: in
     return measured
 
 
-def _levels(problem: DiscoveryProblem, order: list[int], cap: int) -> tuple[int, int]:
+def _levels(problem: DiscoveryProblem, order: list[int], cap: int, heat_max: float) -> tuple[int, int, int, int]:
+    """``(n_first, n_all, targets found, crystals measured with heat_ref <= heat_max)`` within ``cap``."""
     found = np.cumsum(problem.targets[order])
     k = int(problem.targets.sum())
     first = np.flatnonzero(found >= 1)
     full = np.flatnonzero(found >= k)
-    return (int(first[0]) + 1 if len(first) else cap + 1, int(full[0]) + 1 if len(full) else cap + 1)
+    stable = int((problem.heat[order[:cap]] <= heat_max).sum())
+    return (int(first[0]) + 1 if len(first) else cap + 1, int(full[0]) + 1 if len(full) else cap + 1,
+            int(found[min(cap, len(found)) - 1]) if len(found) else 0, stable)
 
 
 def run_discovery(
@@ -138,12 +141,13 @@ def run_discovery(
         for seed in range(seeds):
             order = _campaign(problem, seed, method, q, cap, ranker_options or {},
                               work_dir, heat_max, window, shared)
-            levels.append(_levels(problem, order, cap))
-            log.info("discovery %s seed %d: first %d, all %d", method, seed, *levels[-1])
+            levels.append(_levels(problem, order, cap, heat_max))
+            log.info("discovery %s seed %d: first %d, all %d, found %d, stable measured %d", method, seed, *levels[-1])
         arr = np.array(levels, dtype=float)
         results[method] = {
             "n_first": float(np.median(arr[:, 0])), "n_all": float(np.median(arr[:, 1])),
             "n_all_5_95": [float(np.percentile(arr[:, 1], 5)), float(np.percentile(arr[:, 1], 95))],
+            "found": float(np.median(arr[:, 2])), "stable_measured": float(np.median(arr[:, 3])),
             "seconds": time.perf_counter() - t0,
         }
         per_seed[method] = arr.astype(int).tolist()

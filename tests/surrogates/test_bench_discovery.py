@@ -53,3 +53,12 @@ def test_random_matches_expectation_roughly(small_csv):
     rep = run_discovery(small_csv, seeds=20, q=5, rankers=[])
     assert set(rep["results"]) == {"random"}
     assert abs(rep["results"]["random"]["n_all"] - rep["random_expectation"]["n_all"]) < 12
+    assert rep["results"]["random"]["found"] == 4  # no cap: every target is found
+
+
+def test_found_and_stable_counts_stop_at_the_cap(small_csv):
+    rep = run_discovery(small_csv, seeds=4, q=5, rankers=[], max_experiments=10)
+    r = rep["results"]["random"]
+    assert 0 <= r["found"] <= 4 and 0 <= r["stable_measured"] <= 10
+    for first, full, found, stable in rep["per_seed"]["random"]:
+        assert (full <= 10) == (found == 4) and (first <= 10) == (found >= 1)
