@@ -48,11 +48,22 @@ ionic ground state: none). On 250 MgO candidates of the GFlowNet relaxed by CHGN
 like-element contact has Spearman -0.34 with the relaxed ``e_hull`` (volume per atom: 0.06),
 and 0.65 AUC for ``e_hull <= 0.02``.
 
+Physics prior (``e_hull_estimate``, off by default): when the screen gives candidates no
+``e_hull`` (a ``passthrough`` screen), the ranker can estimate it by a short relaxation with a
+potential (:mod:`surrogates.models.hull_estimate`) for the candidates it selects from and those
+observed; the estimate enters the ``p_synth`` prior as ``exp(-e_hull / 0.1)``, so it ranks the
+first batches, before a GP can be fitted, and keeps weighting the acquisition after. Scores
+requested through :meth:`acquisition` (the generator's reward) use estimates already made and
+start no relaxation.
+
 Bad data never crashes a campaign: an objective that is never reported, constant, or
 seen fewer than two times is skipped (logged and listed in :attr:`skips`); a candidate
 whose features are not finite is skipped; with nothing left to model, or before
-``n_init`` observations, the ranker falls back to seeded random selection (the
-documented baseline) and says so in :attr:`fallback`.
+``n_init`` observations, the ranker falls back and says so in :attr:`fallback`: it ranks by
+the weights it has before any GP (the ``p_synth`` prior or its update from the lab's formed /
+not-formed outcomes, the feasibility model once fitted), ties broken at random, and where
+those weights are the same for every candidate (no chemistry: a parameter pool) it draws a
+seeded random batch (the documented baseline).
 
 >>> ranker = BotorchRanker(BotorchRanker.Config(), PluginContext(work_dir=".", objectives=[Objective(name="y")]))
 """
@@ -60,6 +71,7 @@ documented baseline) and says so in :attr:`fallback`.
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Sequence
 from typing import Any, Literal
 
@@ -85,6 +97,7 @@ from surrogates.featurize import DescriptorFn, Featurizer, make_featurizer
 from surrogates.featurize.composition import composition_of
 from surrogates.featurize.structure import StructureFeaturizer
 from surrogates.models import FeasibilityModel, ModelFitError, OutcomeWarp, SynthesizabilityModel, fit_objective_gp
+from surrogates.models.hull_estimate import HullEstimateConfig, HullEstimator
 from surrogates.models.synthesizability import smact_prior
 
 __all__ = ["BotorchRanker", "BotorchRankerConfig", "contact_descriptors"]
@@ -225,6 +238,14 @@ class BotorchRankerConfig(PluginConfig):
     )
     feasibility: bool = True
     synthesizability: Literal["off", "auto", "on"] = Field("auto", description="auto: on when candidates have chemistry")
+    e_hull_estimate: HullEstimateConfig | None = Field(
+        None,
+        description=(
+            "estimate e_hull by a short relaxation with a potential ({potential, steps, fmax}) for the candidates the "
+            "ranker selects from (and has observed) when the screen gave them none; it enters the p_synth prior "
+            "(surrogates/models/hull_estimate.py)"
+        ),
+    )
     prefilter: int | None = Field(None, ge=1, description="score only M candidates: the top by posterior UCB (shared with each objective's own UCB when there are several; surrogates/acquisition/prefilter.py)")
     warm_start: bool = True
     input_bounds: Literal["seen", "data"] = Field(
@@ -278,6 +299,8 @@ class BotorchRanker(Ranker):
         self._synth: SynthesizabilityModel | None = None
         self._n_fit = 0
         self._calibration: dict[str, float] = {}  # LOO spread factor per output (goal-directed mode)
+        self._hull_estimator = HullEstimator(self.config.e_hull_estimate, self.context) if self.config.e_hull_estimate else None
+        self._e_hull_est: dict[str, float] = {}
 
     # ---------------------------------------------------------------- features
     def _skip(self, what: str, reason: str) -> None:
@@ -393,6 +416,7 @@ class BotorchRanker(Ranker):
             self.fallback = "no observations"
             return
         cands = [by_id[o.candidate_id] for o in obs]
+        self._estimate_e_hull(cands)
         X_all, ok = self._features(cands)
         self._fit_feasibility(X_all, ok, obs)
         self._fit_synth(X_all, ok, cands, obs)
@@ -503,7 +527,23 @@ class BotorchRanker(Ranker):
                 out[i] = 0.5
                 continue
             e_hull = c.metadata.get("e_hull") if isinstance(c.metadata.get("e_hull"), int | float) else None
+            if e_hull is None and math.isfinite(self._e_hull_est.get(c.id, math.nan)):
+                e_hull = self._e_hull_est[c.id]
             out[i] = smact_prior(formula, e_hull)
+        return out
+
+    def _estimate_e_hull(self, candidates: Sequence[Candidate]) -> None:
+        """Short-relaxation ``e_hull`` estimates (``e_hull_estimate``) for candidates the screen left without one."""
+        if self._hull_estimator is None or not self._synth_enabled(candidates):
+            return
+        todo = [c for c in candidates if not isinstance(c.metadata.get("e_hull"), int | float)]
+        self._e_hull_est.update(self._hull_estimator.estimate(todo))
+
+    def e_hull_estimates(self, candidates: Sequence[Candidate]) -> np.ndarray:
+        """The ranker's own ``e_hull`` estimate per candidate (NaN where none was made)."""
+        out = np.full(len(candidates), np.nan)
+        for i, c in enumerate(candidates):
+            out[i] = self._e_hull_est.get(c.id, np.nan)
         return out
 
     def _fit_synth(self, X: np.ndarray, ok: np.ndarray, cands: Sequence[Candidate], obs: Sequence[Observation]) -> None:
@@ -586,12 +626,30 @@ class BotorchRanker(Ranker):
             mc_samples=self.config.mc_samples if len(opt) < 2 else self.config.mo_mc_samples, seed=self.seed + self._n_fit,
         )
 
+    def _prior_log_weight(self, candidates: Sequence[Candidate]) -> np.ndarray | None:
+        """Fallback scores: ``log w(x)`` from what is known before a GP can be fitted (the ``p_synth``
+        prior or its update, the feasibility model), or ``None`` when that is the same for every candidate."""
+        if not self._synth_enabled(candidates) and not self._feas.active:
+            return None
+        X, ok = self._features(candidates)
+        lw = np.zeros(len(candidates))
+        if self.config.feasibility and self._feas.active:
+            lw += np.log(np.clip(self._feas.predict(X), 1e-6, 1.0))
+        if self._synth_enabled(candidates):
+            prior = self._synth_prior(candidates)
+            p = prior if self._synth is None else self._synth.predict(X, prior)
+            lw += np.log(np.clip(p, 1e-6, 1.0))
+        lw[~ok] = -np.inf
+        return None if np.ptp(lw[ok]) <= 1e-12 and ok.all() else lw
+
     def acquisition(self, candidates: Sequence[Candidate], pending: Sequence[Candidate]) -> np.ndarray:
-        """``log a(x | pending) + log w(x)`` per candidate; random scores in fallback (see ``fallback``)."""
+        """``log a(x | pending) + log w(x)`` per candidate; in fallback (see ``fallback``) the prior log
+        weight ``log w(x)`` where it tells candidates apart, else random scores."""
         if not candidates:
             return np.zeros(0)
         if self._model is None:
-            return self._rng.random(len(candidates))
+            lw = self._prior_log_weight(candidates)
+            return self._rng.random(len(candidates)) if lw is None else lw
         X, ok, Xp, lw = self._prepare(candidates, pending)
         vals = evaluate_acquisition(self._acqf(Xp), self._tensor(X)).cpu().numpy() + lw
         return np.where(ok, vals, -np.inf)
@@ -618,10 +676,16 @@ class BotorchRanker(Ranker):
             log.info("botorch ranker: %d duplicated candidate(s) ignored", len(candidates) - len(pool))
         if not pool or q <= 0:
             return []
+        self._estimate_e_hull(pool)
         if self._model is None:
-            log.info("botorch ranker falls back to random selection (%s)", self.fallback)
-            order = self._rng.permutation(len(pool))[:q]
-            return [Selection(candidate_id=pool[i].id, score=0.0, rank=r) for r, i in enumerate(order)]
+            lw = self._prior_log_weight(pool)
+            if lw is None:
+                log.info("botorch ranker falls back to random selection (%s)", self.fallback)
+                order = self._rng.permutation(len(pool))[:q]
+                return [Selection(candidate_id=pool[i].id, score=0.0, rank=r) for r, i in enumerate(order)]
+            log.info("botorch ranker ranks by its prior weights, p_synth and feasibility (%s)", self.fallback)
+            order = np.lexsort((self._rng.random(len(pool)), -lw))[:q]
+            return [Selection(candidate_id=pool[i].id, score=float(lw[i]), rank=r) for r, i in enumerate(order) if np.isfinite(lw[i])]
         X, ok, Xp, lw = self._prepare(pool, pending)
         Xt = self._tensor(X)
         lwt = torch.as_tensor(lw, dtype=self.dtype, device=self.device)

@@ -1,0 +1,57 @@
+"""The ranker's own e_hull estimate (short CHGNet relaxation) and its prior-ranked fallback."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from pymatgen.core import Lattice, Structure
+
+from loop.interfaces import PluginContext
+from loop.objectives import Objective
+from loop.records import Candidate
+from surrogates.botorch_ranker import BotorchRanker
+from surrogates.models.hull_estimate import HullEstimateConfig, HullEstimator
+from tests.surrogates._mlip_data import rocksalt
+
+
+def _layered() -> Structure:
+    """NaCl with every Na next to Na and Cl next to Cl: far above the hull after a short relaxation."""
+    return Structure(Lattice.tetragonal(3.0, 7.0), ["Na", "Na", "Cl", "Cl"], [[0, 0, 0], [0.5, 0.5, 0.0], [0, 0, 0.5], [0.5, 0.5, 0.5]])
+
+
+def _cfg(tmp_path) -> HullEstimateConfig:
+    return HullEstimateConfig(steps=10, prototype_kinds=["bcc", "dimer", "rocksalt"], cache_dir=str(tmp_path / "cache"))
+
+
+@pytest.mark.slow
+def test_short_relaxation_ranks_rocksalt_first_and_is_cached(tmp_path):
+    ctx = PluginContext(work_dir=tmp_path, objectives=[Objective(name="e_hull", goal="minimize")])
+    good, bad = Candidate.from_structure(rocksalt(5.5)), Candidate.from_structure(_layered())
+    no_structure = Candidate.from_params({"a": 1.0})
+    est = HullEstimator(_cfg(tmp_path), ctx)
+    e = est.estimate([good, bad, no_structure])
+    assert e[good.id] < 0.05 < e[bad.id] and math.isnan(e[no_structure.id])
+    assert len(list((tmp_path / "cache" / "relax").rglob("*.json"))) == 2
+    again = HullEstimator(_cfg(tmp_path), ctx)  # a resumed campaign reads the disk cache
+    assert again.estimate([good, bad]) == pytest.approx({good.id: e[good.id], bad.id: e[bad.id]})
+
+    # before any observation the ranker ranks by its prior: charge-neutral chemistry times exp(-e_hull / 0.1)
+    ranker = BotorchRanker(BotorchRanker.Config(e_hull_estimate=_cfg(tmp_path)), ctx)
+    ranker.fit([], [])
+    assert ranker.fallback is not None
+    picks = ranker.select([bad, good], 1, [])
+    assert [p.candidate_id for p in picks] == [good.id]
+    assert np.isfinite(ranker.e_hull_estimates([good, bad])).all()
+    acq = ranker.acquisition([bad, good], [])
+    assert acq[1] > acq[0]
+
+
+def test_fallback_without_chemistry_is_the_seeded_random_batch(tmp_path):
+    ctx = PluginContext(work_dir=tmp_path, seed=3, objectives=[Objective(name="y", goal="maximize")])
+    pool = [Candidate.from_params({"a": float(i)}) for i in range(10)]
+    first = BotorchRanker(BotorchRanker.Config(), ctx).select(pool, 4, [])
+    second = BotorchRanker(BotorchRanker.Config(), ctx).select(pool, 4, [])
+    assert [s.candidate_id for s in first] == [s.candidate_id for s in second]
+    assert len({s.candidate_id for s in first}) == 4
