@@ -6,7 +6,12 @@ reported uncertainty as known noise when every observation reports one; a feasib
 model on success flags; optionally ``p_synth``. Inputs are normalised to the range of every
 candidate seen (the pool, as BayBE scales to its search space), and an input constant in the
 training data but varying among the candidates is still modelled (its lengthscale prior then
-makes the unexplored direction uncertain).
+makes the unexplored direction uncertain). Chemistry enters through the element-property
+statistics of :mod:`surrogates.featurize.composition` (and the structure descriptors); the 103
+element fractions are left out by default (``composition_fractions``): a lengthscale per
+element column is more than a GP learns from a few hundred observations, and on perov-5
+discovery the fractions kept the ranker from finding all four targets within 400
+experiments, which it does in a median 280 without them (docs/benchmarks.md).
 
 score: ``alpha(x) = a(x | X_pending) + log p_feas(x) [+ log p_synth(x)]``, where ``a`` is, for
 one objective without windows or constraints, ``qUCB = (mu - c + sqrt(beta) sigma) / s`` (``beta =
@@ -194,7 +199,14 @@ class BotorchRankerConfig(PluginConfig):
     """Options of the ``botorch`` ranker."""
 
     features: Literal["auto", "tabular", "composition", "structure"] = "auto"
-    composition_fractions: bool = Field(True, description="include the 103 element fractions in composition features")
+    composition_fractions: bool = Field(
+        False,
+        description=(
+            "give the GP the 103 element fractions beside the element-property statistics (off: one ARD lengthscale "
+            "per element column is too many to learn from a few hundred observations; perov-5 discovery, 10 seeds: "
+            "all four targets in a median 280 experiments without them, none within 400 with them)"
+        ),
+    )
     outcome_warp: Literal["none", "power", "copula"] = Field("none", description="monotone warping of outcomes (none measured best on the Liang pools)")
     input_warp: bool = Field(False, description="Kumaraswamy input warping (learned)")
     descriptors: str | dict[str, Any] | None = Field(
