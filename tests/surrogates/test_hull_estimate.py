@@ -55,3 +55,15 @@ def test_fallback_without_chemistry_is_the_seeded_random_batch(tmp_path):
     second = BotorchRanker(BotorchRanker.Config(), ctx).select(pool, 4, [])
     assert [s.candidate_id for s in first] == [s.candidate_id for s in second]
     assert len({s.candidate_id for s in first}) == 4
+
+
+def test_a_potential_that_cannot_load_leaves_the_chemistry_prior(tmp_path, caplog):
+    ctx = PluginContext(work_dir=tmp_path, objectives=[Objective(name="e_hull", goal="minimize")])
+    cfg = HullEstimateConfig(potential="mace", potential_options={"model": str(tmp_path / "missing.model")}, cache_dir=str(tmp_path))
+    cands = [Candidate.from_structure(rocksalt(5.5)), Candidate.from_structure(_layered())]
+    est = HullEstimator(cfg, ctx)
+    assert all(math.isnan(v) for v in est.estimate(cands).values())
+    assert "could not be loaded" in caplog.text
+    ranker = BotorchRanker(BotorchRanker.Config(e_hull_estimate=cfg), ctx)
+    ranker.fit([], [])
+    assert len(ranker.select(cands, 2, [])) == 2  # the same SMACT prior for both: the seeded random batch
