@@ -14,7 +14,7 @@ from pathlib import Path
 import click
 import numpy as np
 
-__all__ = ["bench_generator", "bench_loop"]
+__all__ = ["bench_generator", "bench_loop", "bench_loop_prior"]
 
 log = logging.getLogger(__name__)
 
@@ -227,6 +227,43 @@ def bench_loop(
         if key in out:
             value = out[key]
             click.echo(f"  {key:<26} {'n/a' if value is None else f'{value:.2f}'}  ({arm} median / {OURS} median)")
+    click.echo(f"  seconds {out['seconds']}")
+    if json_path is not None:
+        json_path.write_text(json.dumps(out, indent=2, default=float))
+        click.echo(f"wrote {json_path}")
+
+
+@click.command("loop-prior")
+@click.argument(
+    "config",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    default=Path("experiments/bench_loop.yaml"),
+    required=False,
+)
+@click.option("--seeds", default=12, show_default=True, type=int, help="first-round proposals of this many campaign seeds")
+@click.option("--base-seed", default=0, show_default=True, type=int)
+@click.option("--steps", default="1,5,10", show_default=True, help="comma-separated relaxation steps of the estimate")
+@click.option("--threads", default=1, show_default=True, type=int, help="torch threads")
+@click.option("--json", "json_path", type=click.Path(dir_okay=False, path_type=Path), default=None)
+def bench_loop_prior(config: Path, seeds: int, base_seed: int, steps: str, threads: int, json_path: Path | None) -> None:
+    """How well the ranker's short-relaxation e_hull estimate picks the proposals that meet the goal's e_hull."""
+    import torch
+
+    from generators.bench.prior_check import run_prior_check
+    from loop.config import load_config
+
+    torch.set_num_threads(threads)
+    t0 = time.perf_counter()
+    out = run_prior_check(load_config(config), seeds, [int(s) for s in steps.split(",")], base_seed=base_seed)
+    out["seconds"] = round(time.perf_counter() - t0, 1)
+    click.echo(
+        f"{config}: {out['proposals']} proposals of {seeds} seeds, {out['hits']} with true e_hull <= {out['e_hull_bound']} "
+        f"(base rate {out['base_rate']:.2f}); top {out['batch_size']} per seed by the estimate:"
+    )
+    click.echo(f"  {'steps':>5}{'auc':>8}{'top hit rate':>14}{'s/cand':>9}")
+    for n, r in out["steps"].items():
+        a = "n/a" if r["auc"] is None else f"{r['auc']:.3f}"
+        click.echo(f"  {n:>5}{a:>8}{r['top_hit_rate']:>14.2f}{r['seconds_per_candidate']:>9.2f}")
     click.echo(f"  seconds {out['seconds']}")
     if json_path is not None:
         json_path.write_text(json.dumps(out, indent=2, default=float))

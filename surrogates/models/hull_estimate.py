@@ -67,6 +67,10 @@ class HullEstimator:
         self._values: dict[str, float] = {}
         self.seconds = 0.0
 
+    def hull(self, elements: Sequence[str]) -> Any:  # noqa: ANN401 - Hull, or the reason it cannot be built
+        """The reference hull of a chemical system (built once, cached on disk), or why it cannot be built."""
+        return self._screen.hull(elements)
+
     def known(self, candidates: Sequence[Candidate]) -> dict[str, float]:
         """The estimates already made for ``candidates`` (no new relaxation)."""
         return {c.id: self._values[c.id] for c in candidates if c.id in self._values}
@@ -108,7 +112,7 @@ class HullEstimator:
         step_limit = r.error is not None and r.error.startswith("relaxation hit the step limit")
         if (r.error and not step_limit) or not math.isfinite(r.energy):
             return math.nan
-        hull = self._screen.hull([e.symbol for e in r.structure.composition.elements])
+        hull = self.hull([e.symbol for e in r.structure.composition.elements])
         if isinstance(hull, str):
             log.warning("e_hull estimate: %s", hull)
             return math.nan

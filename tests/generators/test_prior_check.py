@@ -1,0 +1,29 @@
+"""bench loop-prior: the figures it computes from proposals, truth and estimates."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from generators.bench.prior_check import auc, goal_e_hull_bound
+from loop.config import load_config
+from loop.errors import ConfigError
+
+EXPERIMENTS = Path(__file__).resolve().parents[2] / "experiments"
+
+
+def test_auc_counts_pairs_and_ties():
+    hits = np.array([True, False, True, False])
+    assert auc(np.array([4.0, 1.0, 3.0, 2.0]), hits) == 1.0
+    assert auc(np.array([1.0, 4.0, 2.0, 3.0]), hits) == 0.0
+    assert auc(np.array([1.0, 1.0, 1.0, 1.0]), hits) == 0.5
+    assert auc(np.array([1.0, 2.0]), np.array([True, True])) is None
+
+
+def test_goal_bound_is_read_from_the_committed_config():
+    cfg = load_config(EXPERIMENTS / "bench_loop.yaml")
+    assert goal_e_hull_bound(cfg) == pytest.approx(0.02)
+    with pytest.raises(ConfigError, match="e_hull"):
+        goal_e_hull_bound(load_config(EXPERIMENTS / "demo.yaml"))
