@@ -83,7 +83,7 @@ from typing import Any, Literal
 import numpy as np
 import torch
 from botorch.models import ModelListGP, SingleTaskGP
-from pydantic import Field
+from pydantic import Field, field_validator
 from pymatgen.core import Element, Structure
 
 from loop.errors import InputDataError
@@ -101,6 +101,7 @@ from surrogates.acquisition.prefilter import prefilter
 from surrogates.featurize import DescriptorFn, Featurizer, make_featurizer
 from surrogates.featurize.composition import composition_of
 from surrogates.featurize.structure import StructureFeaturizer
+from surrogates.featurize.tabular import TabularFeaturizer
 from surrogates.models import FeasibilityModel, ModelFitError, OutcomeWarp, SynthesizabilityModel, fit_objective_gp
 from surrogates.models.hull_estimate import HullEstimateConfig, HullEstimator
 from surrogates.models.synthesizability import smact_prior
@@ -208,7 +209,15 @@ class BotorchRankerConfig(PluginConfig):
         ),
     )
     outcome_warp: Literal["none", "power", "copula"] = Field("none", description="monotone warping of outcomes (none measured best on the Liang pools)")
-    input_warp: bool = Field(False, description="Kumaraswamy input warping (learned)")
+    input_warp: Literal["auto", "on", "off"] = Field(
+        "auto",
+        description=(
+            "learned Kumaraswamy input warping (one CDF per input, fitted with the GP; Snoek et al. 2014). auto: on for "
+            "tabular features up to input_warp_max observations (Liang pools, 20 seeds, AF80 against BayBE: P3HT 1.07x -> "
+            "1.24x, Perovskite 1.66x -> 1.60x, AutoAM 1.33x -> 1.33x); off for composition and structure descriptors"
+        ),
+    )
+    input_warp_max: int = Field(500, ge=0, description="input_warp auto: no warping above this many observations (a warped fit costs ~3x)")
     descriptors: str | dict[str, Any] | None = Field(
         None, description="a potential ({kind, options} or a name, e.g. chgnet) whose per-structure descriptors join the structure features"
     )
@@ -272,6 +281,11 @@ class BotorchRankerConfig(PluginConfig):
     device: str = "auto"
     seed: int | None = None
 
+    @field_validator("input_warp", mode="before")
+    @classmethod
+    def _warp_bool(cls, v: object) -> object:
+        return {True: "on", False: "off"}.get(v, v) if isinstance(v, bool) else v
+
 
 class BotorchRanker(Ranker):
     """Bayesian-optimisation ranker on botorch (see module docstring)."""
@@ -313,6 +327,12 @@ class BotorchRanker(Ranker):
         self._calibration: dict[str, float] = {}  # LOO spread factor per output (goal-directed mode)
         self._hull_estimator = HullEstimator(self.config.e_hull_estimate, self.context) if self.config.e_hull_estimate else None
         self._e_hull_est: dict[str, float] = {}
+
+    def _warp_inputs(self, n: int) -> bool:
+        """Whether the GP of an output with ``n`` observations learns an input warping (see ``input_warp``)."""
+        if self.config.input_warp != "auto":
+            return self.config.input_warp == "on"
+        return isinstance(self.featurizer, TabularFeaturizer) and n <= self.config.input_warp_max
 
     # ---------------------------------------------------------------- features
     def _skip(self, what: str, reason: str) -> None:
@@ -468,7 +488,7 @@ class BotorchRanker(Ranker):
             try:
                 model = fit_objective_gp(
                     X, torch.as_tensor(z, dtype=self.dtype, device=self.device).unsqueeze(-1), Yvar=Yvar, bounds=self._bounds(),
-                    input_warp=self.config.input_warp, max_exact=self.config.max_exact, n_inducing=self.config.n_inducing,
+                    input_warp=self._warp_inputs(len(rows)), max_exact=self.config.max_exact, n_inducing=self.config.n_inducing,
                     init_state=self._states.get(name) if self.config.warm_start or not optimize else None,
                     optimize=optimize, fast=self.config.fast_fit, prior=self.config.gp_prior, name=name,
                 )

@@ -17,8 +17,11 @@ preset: ``Gamma(3, 2 / (exp(sqrt 2 - 3) sqrt d))`` and ``Gamma(2, exp(5))``), de
 value itself, as gpytorch adds them. ``theta = (log l, log s, c)`` is optimised by
 L-BFGS-B with exact gradients (autograd) from the model's current values (warm start).
 
-Models with learned input warping are not handled (the caller falls back to
-``fit_gpytorch_mll``).
+Models with learned input warping (``Normalize`` then botorch's Kumaraswamy ``Warp``) are fitted
+the same way with ``theta`` extended by ``(log c1, log c0)`` per input, ``X`` replaced by
+``w(X) = 1 - (1 - X^c1)^c0`` and the warp's concentration priors added
+(:func:`neg_mll_warped`; numpy gradient by the chain rule through ``dL/dw``). Other input
+transforms raise ``ValueError`` (the caller falls back to ``fit_gpytorch_mll``).
 """
 
 from __future__ import annotations
@@ -32,7 +35,7 @@ import torch
 from gpytorch.likelihoods import FixedNoiseGaussianLikelihood
 from scipy.optimize import minimize
 
-__all__ = ["Prior", "fast_fit_exact_gp", "neg_mll"]
+__all__ = ["Prior", "fast_fit_exact_gp", "neg_mll", "neg_mll_warped"]
 
 _SQRT5 = math.sqrt(5.0)
 _LS_MIN, _NOISE_MIN = 2.5e-2, 1e-4
@@ -123,8 +126,9 @@ def neg_mll(
 
 
 def _neg_mll_np(
-    v: np.ndarray, X: np.ndarray, y: np.ndarray, fixed_noise: np.ndarray | None, priors: tuple[Prior, Prior] | None = None
-) -> tuple[float, np.ndarray]:
+    v: np.ndarray, X: np.ndarray, y: np.ndarray, fixed_noise: np.ndarray | None, priors: tuple[Prior, Prior] | None = None,
+    grad_x: bool = False,
+) -> tuple[float, np.ndarray] | tuple[float, np.ndarray, np.ndarray]:
     """``-L`` and its gradient in numpy (the hot path; :func:`neg_mll` is the torch reference).
 
     ``X``: ``n x d``. With ``K^-1 r = a`` and ``W = a a^T - K^-1``: ``dL/dtheta =
@@ -132,6 +136,9 @@ def _neg_mll_np(
     ``dK/dlog l_i = B * D2_i / l_i^2`` with ``B = 5/3 (1 + sqrt5 r) exp(-sqrt5 r)`` and
     ``D2_i = (x_i - x_i')^2``; ``sum(W B D2_i) = 2 x_i^2 . rowsum(W B) - 2 x_i^T (W B) x_i``
     (``O(n^2 d)`` time, ``O(n^2)`` memory).
+
+    ``grad_x``: also return ``d(-L)/dX`` (``n x d``), from ``dL/dx_ik = -(x_ik rowsum(W B)_i -
+    ((W B) X)_ik) / l_k^2`` (the chain rule of learned input warping).
     """
     from scipy.linalg import cho_factor, cho_solve
 
@@ -159,7 +166,7 @@ def _neg_mll_np(
         except np.linalg.LinAlgError:
             continue
     else:
-        return float("inf"), np.zeros_like(v)
+        return (float("inf"), np.zeros_like(v), np.zeros_like(X)) if grad_x else (float("inf"), np.zeros_like(v))
     res = y - c
     a = cho_solve(cf, res, check_finite=False)
     Kinv = cho_solve(cf, np.eye(n), check_finite=False)
@@ -169,7 +176,8 @@ def _neg_mll_np(
     ll += lp
     g = np.zeros_like(v)
     base = (5.0 / 3.0) * (1 + _SQRT5 * r) * e * W
-    quad = 2.0 * (X * X).T @ base.sum(1) - 2.0 * ((base @ X) * X).sum(0)  # sum(base * D2_i) per i
+    rows, bX = base.sum(1), base @ X
+    quad = 2.0 * (X * X).T @ rows - 2.0 * (bX * X).sum(0)  # sum(base * D2_i) per i
     g[:d] = 0.5 * quad / ls**2 + dlp
     if fixed_noise is None:
         lp, dlp = p_s.logpdf(v[d : d + 1])
@@ -178,19 +186,25 @@ def _neg_mll_np(
         g[d + 1] = a.sum()
     else:
         g[d] = a.sum()
+    if grad_x:
+        gx = -(X * rows[:, None] - bX) / ls**2
+        return float(-ll / n), -g / n, -gx / n
     return float(-ll / n), -g / n
 
 
 def fast_fit_exact_gp(model, maxiter: int = 200) -> float:  # noqa: ANN001 - a botorch SingleTaskGP
     """Maximise the marginal likelihood of ``model`` in place; returns the final ``-L``.
 
-    Raises ``ValueError`` for model structures this fit does not mirror (input warping, other priors).
+    Raises ``ValueError`` for model structures this fit does not mirror (other input transforms, other priors).
     """
-    from botorch.models.transforms.input import Normalize
+    from botorch.models.transforms.input import ChainedInputTransform, Normalize, Warp
 
     tf = getattr(model, "input_transform", None)
+    warp = None
+    if isinstance(tf, ChainedInputTransform) and list(tf.keys()) == ["normalize", "warp"] and isinstance(tf["warp"], Warp):
+        tf, warp = tf["normalize"], tf["warp"]
     if tf is not None and not isinstance(tf, Normalize):
-        raise ValueError("fast fit handles Normalize input transforms only")
+        raise ValueError("fast fit handles Normalize (optionally followed by a Kumaraswamy Warp) input transforms only")
     model.train()
     X0 = model.train_inputs[0]
     with torch.no_grad():
@@ -210,6 +224,8 @@ def fast_fit_exact_gp(model, maxiter: int = 200) -> float:  # noqa: ANN001 - a b
     fn = None if fixed_noise is None else fixed_noise.to(torch.float64).cpu().numpy()
 
     priors = (Prior.of(model.covar_module.lengthscale_prior), Prior.of(model.likelihood.noise_covar.noise_prior) if not fixed else None)
+    if warp is not None:
+        return _fit_warped(model, warp, x0, X.detach().to(torch.float64).cpu(), y.to(torch.float64).cpu(), fixed_noise, priors, maxiter)
 
     def f(v: np.ndarray) -> tuple[float, np.ndarray]:
         return _neg_mll_np(v, Xn, yd, fn, priors)  # type: ignore[arg-type]
@@ -227,4 +243,94 @@ def fast_fit_exact_gp(model, maxiter: int = 200) -> float:  # noqa: ANN001 - a b
         if not fixed:
             model.likelihood.noise = torch.exp(v[d : d + 1]).reshape(model.likelihood.noise.shape)
         model.mean_module.constant = v[-1:].reshape(model.mean_module.constant.shape)
+    return float(res.fun)
+
+
+_C_MIN, _C_MAX = 0.05, 20.0
+
+
+def neg_mll_warped(
+    theta: torch.Tensor, X: torch.Tensor, y: torch.Tensor, fixed_noise: torch.Tensor | None,
+    priors: tuple[Prior, Prior | None], warp_prior: Prior | None, eps: float,
+) -> torch.Tensor:
+    """``-L`` of the GP on Kumaraswamy-warped inputs: ``theta = (theta_gp, log c1 (d), log c0 (d))``
+    with ``theta_gp`` as in :func:`neg_mll`; ``X`` in the unit cube; ``w(x) = 1 - (1 - x^c1)^c0``
+    (botorch's ``kumaraswamy_warp``); the concentrations' prior (``warp_prior``) is added like the others."""
+    from botorch.models.transforms.input import kumaraswamy_warp
+
+    d = X.shape[-1]
+    c1, c0 = torch.exp(theta[-2 * d : -d]), torch.exp(theta[-d:])
+    Xw = kumaraswamy_warp(X, c0=c0, c1=c1, eps=eps)
+    val = neg_mll(theta[: -2 * d], Xw, y, fixed_noise, priors)  # type: ignore[arg-type]
+    if warp_prior is not None:
+        val = val - (warp_prior.logpdf_torch(c1) + warp_prior.logpdf_torch(c0)) / X.shape[0]
+    return val
+
+
+def _neg_mll_np_warped(
+    v: np.ndarray, X: np.ndarray, y: np.ndarray, fixed_noise: np.ndarray | None,
+    priors: tuple[Prior, Prior | None], warp_prior: Prior | None, eps: float,
+) -> tuple[float, np.ndarray]:
+    """:func:`neg_mll_warped` and its gradient in numpy: with ``x' = (1 - 2 eps) x + eps``,
+    ``p = x'^c1``, ``w = 1 - (1 - p)^c0``: ``dw/dlog c0 = -(1 - p)^c0 log(1 - p) c0`` and
+    ``dw/dlog c1 = c0 (1 - p)^(c0 - 1) p log(x') c1``, chained with ``dL/dw`` of :func:`_neg_mll_np`."""
+    n, d = X.shape
+    c1, c0 = np.exp(v[-2 * d : -d]), np.exp(v[-d:])
+    xc = np.clip(X * (1 - 2 * eps) + eps, eps, 1.0 - eps)
+    p = xc**c1
+    q = 1.0 - p
+    qc0 = q**c0
+    Xw = 1.0 - qc0
+    val, g_gp, gx = _neg_mll_np(v[: -2 * d], Xw, y, fixed_noise, priors, grad_x=True)  # type: ignore[arg-type, misc]
+    if not np.isfinite(val):
+        return val, np.zeros_like(v)
+    dw_c0 = -qc0 * np.log(q) * c0
+    dw_c1 = c0 * (qc0 / q) * p * np.log(xc) * c1
+    g = np.concatenate([g_gp, (gx * dw_c1).sum(0), (gx * dw_c0).sum(0)])
+    if warp_prior is not None:
+        lp1, d1 = warp_prior.logpdf(v[-2 * d : -d])
+        lp0, d0 = warp_prior.logpdf(v[-d:])
+        val -= (lp1 + lp0) / n
+        g[-2 * d : -d] -= d1 / n
+        g[-d:] -= d0 / n
+    return val, g
+
+
+def _fit_warped(model, warp, x0: np.ndarray, X: torch.Tensor, y: torch.Tensor, fixed_noise: torch.Tensor | None,  # noqa: ANN001
+                priors: tuple[Prior, Prior | None], maxiter: int) -> float:
+    """The fast fit with learned input warping: the same L-BFGS-B, gradients by autograd through
+    :func:`neg_mll_warped`; writes lengthscales, noise, constant and both concentrations into ``model``."""
+    d = X.shape[-1]
+    c = torch.cat([warp.concentration1.detach().reshape(-1), warp.concentration0.detach().reshape(-1)])
+    v0 = np.concatenate([x0, np.log(c.clamp(_C_MIN, _C_MAX).to(torch.float64).cpu().numpy())])
+    wp = getattr(warp, "concentration1_prior", None)
+    warp_prior = Prior.of(wp) if wp is not None else None
+    fn = None if fixed_noise is None else fixed_noise.to(torch.float64).cpu().numpy()
+    eps = float(warp._eps)
+    Xn, yn = X.numpy(), y.numpy()
+
+    def f(v: np.ndarray) -> tuple[float, np.ndarray]:
+        return _neg_mll_np_warped(v, Xn, yn, fn, priors, warp_prior, eps)
+
+    fixed = fixed_noise is not None
+    bounds = ([(math.log(_LS_MIN), math.log(1e4))] * d + ([] if fixed else [(math.log(_NOISE_MIN), math.log(10.0))]) + [(None, None)]
+              + [(math.log(_C_MIN), math.log(_C_MAX))] * (2 * d))
+    if not np.isfinite(f(v0)[0]):
+        raise RuntimeError("fast warped GP fit: the starting point has no finite likelihood")
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(1, user_api="blas"):
+        res = minimize(f, v0, jac=True, method="L-BFGS-B", bounds=bounds, options={"maxiter": maxiter})
+    if not np.isfinite(res.fun):
+        raise RuntimeError(f"fast GP fit diverged: {res.message}")
+    X0 = model.train_inputs[0]
+    v = torch.as_tensor(res.x, dtype=X0.dtype, device=X0.device)
+    ng = len(x0)
+    with torch.no_grad():
+        model.covar_module.lengthscale = torch.exp(v[:d]).reshape(model.covar_module.lengthscale.shape)
+        if not fixed:
+            model.likelihood.noise = torch.exp(v[d : d + 1]).reshape(model.likelihood.noise.shape)
+        model.mean_module.constant = v[ng - 1 : ng].reshape(model.mean_module.constant.shape)
+        warp.concentration1.copy_(torch.exp(v[ng : ng + d]).reshape(warp.concentration1.shape))
+        warp.concentration0.copy_(torch.exp(v[ng + d :]).reshape(warp.concentration0.shape))
     return float(res.fun)

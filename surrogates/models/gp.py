@@ -133,7 +133,7 @@ def fit_objective_gp(
                 if n > max_exact:
                     _fit_elbo(model, mll, X, z)
                 elif not (loaded and not optimize):
-                    if not (fast and not input_warp and _try_fast(model, name)):
+                    if not (fast and _try_fast(model, name)):
                         fit_gpytorch_mll(mll)
             model.eval()
             return model
