@@ -1,4 +1,4 @@
-"""Benchmark commands of the surrogates stage: ``crystaloop bench pool | discovery | planner``."""
+"""Benchmark commands of the surrogates stage: ``crystaloop bench pool | discovery | planner | synthetic-pools``."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-__all__ = ["bench_discovery", "bench_planner", "bench_pool"]
+__all__ = ["bench_discovery", "bench_planner", "bench_pool", "bench_synthetic_pools"]
 
 
 def _write_json(path: str | None, payload: dict) -> None:
@@ -158,3 +158,15 @@ def bench_planner(settings, prefilters, no_prefilter, value_seeds, json_path) ->
             f"{r['fit_s']:>7.2f}{r['select_s']:>9.2f}{r['floor_s']:>8.3f}{r['ratio']:>7.1f}{r['peak_mb']:>9.0f}  {'' if vr is None else f'{vr:.4f}'}"
         )
     _write_json(json_path, report)
+
+
+@click.command("synthetic-pools")
+@click.argument("out_dir", type=click.Path(file_okay=False))
+@click.option("--seed", default=42, show_default=True, type=int)
+def bench_synthetic_pools(out_dir, seed) -> None:  # noqa: ANN001
+    """Write pool CSVs of the Liang shape built from known functions (objective maximised) into OUT_DIR,
+    to run ``crystaloop bench pool`` on data other than the shipped sets."""
+    from surrogates.bench.synthetic_pools import write_synthetic_pools
+
+    for path in write_synthetic_pools(out_dir, seed=seed):
+        click.echo(str(path))

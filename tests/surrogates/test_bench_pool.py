@@ -65,3 +65,18 @@ def test_baybe_peer_valid_campaign_and_versioned_cache_key():
     assert len(order) == 8 and len(set(order)) == 8
     assert order[:2] == [int(j) for j in np.random.default_rng(0).permutation(40)[:2]]  # the shared random start
     assert "baybe0." in peer_version("baybe")
+
+
+def test_synthetic_pools_are_reproducible_and_load_as_pools(tmp_path):
+    from surrogates.bench.pool import load_problem
+    from surrogates.cli import bench_synthetic_pools
+
+    res = CliRunner().invoke(bench_synthetic_pools, [str(tmp_path / "a")], catch_exceptions=False)
+    assert res.exit_code == 0, res.output
+    CliRunner().invoke(bench_synthetic_pools, [str(tmp_path / "b")], catch_exceptions=False)
+    sizes = {"hartmann3": 150, "ackley4": 200, "logscale6": 180}
+    for name, n in sizes.items():
+        a, b = (tmp_path / d / f"{name}.csv" for d in "ab")
+        assert a.read_text() == b.read_text()
+        problem, _ = load_problem(a)
+        assert len(problem.ids) == n and problem.k == int(np.ceil(0.05 * n))

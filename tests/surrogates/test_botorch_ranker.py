@@ -24,6 +24,12 @@ def _obs(cands, fn=_f, name="y"):
     return [Observation(request_id=f"r{i}", candidate_id=c.id, values={name: Measurement(value=fn(c))}) for i, c in enumerate(cands)]
 
 
+def _normalize(model):
+    """The model's input normalisation (the first stage when inputs are also warped)."""
+    tf = model.input_transform
+    return tf["normalize"] if "normalize" in getattr(tf, "keys", lambda: [])() else tf
+
+
 def _ranker(tmp_path, cls=BotorchRanker, objectives=None, constraints=None, **kw):
     ctx = PluginContext(work_dir=tmp_path, objectives=objectives or [Objective(name="y")], constraints=constraints or [])
     return cls(cls.Config(mc_samples=32, **kw), ctx)
@@ -192,7 +198,7 @@ def test_inputs_constant_in_the_data_are_kept_when_the_pool_varies(tmp_path):
     r.select(pool, 1, [])
     r.fit(flat, _obs(flat))
     assert r._keep.tolist() == [True, True]
-    lo = r._model.input_transform.offset.squeeze()
+    lo = _normalize(r._model).offset.squeeze()
     assert float(lo[1]) == pytest.approx(min(c.params["b"] for c in pool + flat))
     r2 = _ranker(tmp_path, keep_inputs="data", input_bounds="data")
     r2.select(pool, 1, [])
@@ -207,7 +213,7 @@ def test_inputs_normalised_to_the_range_of_every_candidate_seen(tmp_path):
     r.fit(inner, _obs(inner))
     r.select(pool, 1, [])  # the pool's wider range is now known
     r.fit(inner, _obs(inner))
-    lo = r._model.input_transform.offset.squeeze()
+    lo = _normalize(r._model).offset.squeeze()
     assert float(lo[0]) == pytest.approx(min(c.params["a"] for c in pool))
 
 
@@ -342,3 +348,19 @@ def test_loo_calibration_widens_an_overconfident_gp_and_keeps_its_mean():
     assert c > 1.1  # its LOO residuals exceed the predicted spread
     assert torch.allclose(after.mean, mu0, atol=1e-8)
     assert torch.allclose(after.variance.sqrt(), c * sd0, rtol=1e-6)
+
+
+def test_input_warping_auto_on_tabular_features_up_to_the_limit(tmp_path):
+    from botorch.models.transforms.input import Warp
+
+    pool = _pool(40, seed=9)
+    r = _ranker(tmp_path)
+    r.fit(pool[:12], _obs(pool[:12]))
+    assert isinstance(r._model.input_transform["warp"], Warp)
+    r2 = _ranker(tmp_path, input_warp_max=10)
+    r2.fit(pool[:12], _obs(pool[:12]))
+    assert "warp" not in dict(getattr(r2._model.input_transform, "items", lambda: [])())
+    assert BotorchRanker.Config(input_warp=True).input_warp == "on"  # YAML booleans keep working
+    r3 = _ranker(tmp_path, input_warp=False)
+    r3.fit(pool[:12], _obs(pool[:12]))
+    assert not r3._warp_inputs(12)
