@@ -40,7 +40,8 @@ def test_value_ratio_of_log_and_plain_acquisitions():
 @pytest.mark.slow
 def test_single_objective_setting_reports_the_ucb_batch_value():
     row = run_setting(300, 40, 1, prefilter=60, compare_full=True)
-    assert 0 < row["prefilter_value_ratio"] <= 1.0 + 1e-6
+    # both batches are sequential-greedy, not optimal, so the pre-filtered one may score a hair higher
+    assert 0.95 < row["prefilter_value_ratio"] < 1.01
 
 
 @pytest.mark.slow
@@ -50,4 +51,4 @@ def test_prefilter_value_is_the_worst_over_several_problems(tmp_path):
     rows = run_planner([(300, 40, 2)], prefilter={300: 60}, value_seeds=2, compare_at=300, work_dir=tmp_path)["rows"]
     ratios = rows[0]["prefilter_value_ratios"]
     assert len(ratios) == 2 and rows[0]["prefilter_value_ratio"] == min(ratios)
-    assert all(0 < r <= 1.0 + 1e-6 for r in ratios)
+    assert all(0.95 < r < 1.01 for r in ratios)  # greedy batches: the pre-filtered one may score a hair higher
