@@ -170,13 +170,16 @@ def bench_generator(
         click.echo(f"wrote {json_path}")
 
 
-@click.command("loop")
-@click.argument(
+_LOOP_CONFIG = click.argument(
     "config",
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
     default=Path("experiments/bench_loop.yaml"),
     required=False,
 )
+
+
+@click.command("loop")
+@_LOOP_CONFIG
 @click.option("--seeds", default=10, show_default=True, type=int, help="seeds per arm (campaign seed = base + i)")
 @click.option("--base-seed", default=0, show_default=True, type=int)
 @click.option("--arms", default=None, help="comma-separated subset of gflownet_bo,random,gflownet_random")
@@ -234,12 +237,7 @@ def bench_loop(
 
 
 @click.command("loop-prior")
-@click.argument(
-    "config",
-    type=click.Path(exists=True, dir_okay=False, path_type=Path),
-    default=Path("experiments/bench_loop.yaml"),
-    required=False,
-)
+@_LOOP_CONFIG
 @click.option("--seeds", default=12, show_default=True, type=int, help="first-round proposals of this many campaign seeds")
 @click.option("--base-seed", default=0, show_default=True, type=int)
 @click.option("--steps", default="1,5,10", show_default=True, help="comma-separated relaxation steps of the estimate")

@@ -45,7 +45,7 @@ Contact descriptors (``contact_descriptors``, ``auto``: on with structure featur
 structure features describe composition, lattice and space group but not where the atoms
 sit, so two candidates with the same lattice and different sites look identical although
 one may relax onto the ground state and the other into a high-energy basin. Four
-chemistry-agnostic columns describe the atomic arrangement (:func:`contact_descriptors`):
+chemistry-agnostic columns describe the atomic arrangement (:func:`surrogates.featurize.contacts.contact_descriptors`):
 the shortest contact between atoms of the same element and between different elements,
 each divided by the sum of the two atomic radii, the mean nearest-neighbour distance so
 scaled, and the fraction of sites whose nearest neighbour (in A) is the same element (in an
@@ -82,9 +82,8 @@ from typing import Any, Literal
 
 import numpy as np
 import torch
-from botorch.models import ModelListGP, SingleTaskGP
+from botorch.models import ModelListGP
 from pydantic import Field, field_validator
-from pymatgen.core import Element, Structure
 
 from loop.errors import InputDataError
 from loop.interfaces import PluginConfig, Ranker, resolve_device
@@ -100,100 +99,17 @@ from surrogates.acquisition import (
 from surrogates.acquisition.prefilter import prefilter
 from surrogates.featurize import DescriptorFn, Featurizer, make_featurizer
 from surrogates.featurize.composition import composition_of
+from surrogates.featurize.contacts import with_contacts
 from surrogates.featurize.structure import StructureFeaturizer
 from surrogates.featurize.tabular import TabularFeaturizer
 from surrogates.models import FeasibilityModel, ModelFitError, OutcomeWarp, SynthesizabilityModel, fit_objective_gp
+from surrogates.models.calibration import loo_calibrate
 from surrogates.models.hull_estimate import HullEstimateConfig, HullEstimator
 from surrogates.models.synthesizability import smact_prior
 
-__all__ = ["BotorchRanker", "BotorchRankerConfig", "contact_descriptors"]
+__all__ = ["BotorchRanker", "BotorchRankerConfig"]
 
 log = logging.getLogger(__name__)
-
-
-def loo_scale(model: SingleTaskGP) -> float:
-    """``sqrt(mean z_i^2)`` of the standardised leave-one-out residuals of an exact GP (1 when well calibrated).
-
-    With ``K`` the training covariance (noise included) and ``a = K^-1 (y - m)``, the LOO residual
-    of point ``i`` is ``a_i / [K^-1]_ii`` and its predictive variance ``1 / [K^-1]_ii``
-    (Rasmussen & Williams 2006, eq. 5.12), so ``z_i = a_i / sqrt([K^-1]_ii)``.
-    """
-    X = model.train_inputs[0]
-    y = model.train_targets
-    with torch.no_grad():
-        K = model.covar_module(X).to_dense() + torch.diag_embed(model.likelihood.noise.expand(y.shape))
-        K = K + 1e-8 * torch.eye(len(y), dtype=K.dtype, device=K.device)
-        K_inv = torch.linalg.inv(K)
-        z = (K_inv @ (y - model.mean_module(X))) / K_inv.diagonal().clamp_min(1e-12).sqrt()
-    return float(z.square().mean().sqrt())
-
-
-def loo_calibrate(model: object) -> float:
-    """Scale an exact GP's kernel and noise by ``c^2 = max(1, loo_scale^2)``; returns ``c``.
-
-    The posterior mean ``k^T K^-1 y`` is unchanged and every posterior variance is multiplied
-    by ``c^2``; other models (the approximate GP above ``max_exact``) are left alone (1.0).
-    """
-    from gpytorch.kernels import ScaleKernel
-    from gpytorch.likelihoods import FixedNoiseGaussianLikelihood
-
-    if not isinstance(model, SingleTaskGP) or len(model.train_targets) < 3:
-        return 1.0
-    c = max(1.0, loo_scale(model))
-    if c == 1.0:
-        return c
-    scaled = ScaleKernel(model.covar_module).to(model.train_targets)
-    scaled.outputscale = c * c
-    scaled.raw_outputscale.requires_grad_(False)
-    model.covar_module = scaled
-    lik = model.likelihood
-    if isinstance(lik, FixedNoiseGaussianLikelihood):
-        lik.noise_covar.noise = lik.noise_covar.noise * c * c
-    else:
-        lik.noise = lik.noise.detach() * c * c
-    model.prediction_strategy = None  # drop the cached posterior
-    return c
-
-
-_CONTACT_CUTOFF = 6.0  # A; a site with no neighbour within it counts as this far away
-
-
-def _contacts(structure: Structure) -> np.ndarray:
-    """``[like_min, unlike_min, nn_mean, homo_fraction]`` of one structure (see :func:`contact_descriptors`)."""
-    symbols = [site.specie.symbol for site in structure]
-    radius = {e: float(Element(e).atomic_radius or 1.5) for e in set(symbols)}
-    like, unlike, nearest, homo = [], [], [], []
-    for i, neighbours in enumerate(structure.get_all_neighbors(_CONTACT_CUTOFF)):
-        best, closest, closest_like = _CONTACT_CUTOFF / (2.0 * radius[symbols[i]]), _CONTACT_CUTOFF, False
-        for n in neighbours:
-            other = n.specie.symbol
-            d = n.nn_distance / (radius[symbols[i]] + radius[other])
-            (like if other == symbols[i] else unlike).append(d)
-            best = min(best, d)
-            if n.nn_distance < closest:
-                closest, closest_like = n.nn_distance, other == symbols[i]
-        nearest.append(best)
-        homo.append(float(closest_like))
-    far = _CONTACT_CUTOFF / (2.0 * max(radius.values()))
-    return np.array([min(like, default=far), min(unlike, default=far), float(np.mean(nearest)), float(np.mean(homo))])
-
-
-def contact_descriptors(structures: Sequence[Structure]) -> np.ndarray:
-    """``n x 4`` arrangement descriptors: the shortest like-element and unlike-element contacts and the
-    mean nearest-neighbour distance, each over the sum of the two atomic radii, and the fraction of
-    sites whose nearest neighbour (in A) is the same element (periodic images included, within 6 A)."""
-    return np.stack([_contacts(s) for s in structures]) if len(structures) else np.zeros((0, 4))
-
-
-def _with_contacts(descriptor_fn: DescriptorFn | None) -> DescriptorFn:
-    """``descriptor_fn``'s columns (if any) followed by :func:`contact_descriptors`."""
-    if descriptor_fn is None:
-        return contact_descriptors
-
-    def both(structures: Sequence[Structure]) -> np.ndarray:
-        return np.concatenate([np.asarray(descriptor_fn(structures), dtype=float), contact_descriptors(structures)], axis=1)
-
-    return both
 
 
 class BotorchRankerConfig(PluginConfig):
@@ -353,7 +269,7 @@ class BotorchRanker(Ranker):
                 self.config.features, candidates, descriptor_fn=self.descriptor_fn, fractions=self.config.composition_fractions
             )
             if isinstance(self.featurizer, StructureFeaturizer) and self.config.contact_descriptors == "auto":
-                self.featurizer.descriptor_fn = _with_contacts(self.descriptor_fn)
+                self.featurizer.descriptor_fn = with_contacts(self.descriptor_fn)
         try:
             X = self.featurizer.transform(candidates)
             self._see(X)

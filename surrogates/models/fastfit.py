@@ -39,6 +39,7 @@ __all__ = ["Prior", "fast_fit_exact_gp", "neg_mll", "neg_mll_warped"]
 
 _SQRT5 = math.sqrt(5.0)
 _LS_MIN, _NOISE_MIN = 2.5e-2, 1e-4
+_C_MIN, _C_MAX = 0.05, 20.0  # bounds of the learned warp's concentrations
 
 
 @dataclass(frozen=True)
@@ -224,13 +225,25 @@ def fast_fit_exact_gp(model, maxiter: int = 200) -> float:  # noqa: ANN001 - a b
     fn = None if fixed_noise is None else fixed_noise.to(torch.float64).cpu().numpy()
 
     priors = (Prior.of(model.covar_module.lengthscale_prior), Prior.of(model.likelihood.noise_covar.noise_prior) if not fixed else None)
-    if warp is not None:
-        return _fit_warped(model, warp, x0, X.detach().to(torch.float64).cpu(), y.to(torch.float64).cpu(), fixed_noise, priors, maxiter)
-
-    def f(v: np.ndarray) -> tuple[float, np.ndarray]:
-        return _neg_mll_np(v, Xn, yd, fn, priors)  # type: ignore[arg-type]
-
     bounds = [(math.log(_LS_MIN), math.log(1e4))] * d + ([] if fixed else [(math.log(_NOISE_MIN), math.log(10.0))]) + [(None, None)]
+    ng = len(x0)  # GP hyperparameters; the warp's log concentrations (c1 then c0) follow
+
+    if warp is None:
+        def f(v: np.ndarray) -> tuple[float, np.ndarray]:
+            return _neg_mll_np(v, Xn, yd, fn, priors)  # type: ignore[arg-type, return-value]
+    else:
+        c = torch.cat([warp.concentration1.detach().reshape(-1), warp.concentration0.detach().reshape(-1)])
+        x0 = np.concatenate([x0, np.log(c.clamp(_C_MIN, _C_MAX).to(torch.float64).cpu().numpy())])
+        bounds += [(math.log(_C_MIN), math.log(_C_MAX))] * (2 * d)
+        wp = getattr(warp, "concentration1_prior", None)
+        warp_prior = Prior.of(wp) if wp is not None else None
+        eps = float(warp._eps)
+
+        def f(v: np.ndarray) -> tuple[float, np.ndarray]:
+            return _neg_mll_np_warped(v, Xn, yd, fn, priors, warp_prior, eps)
+
+        if not np.isfinite(f(x0)[0]):
+            raise RuntimeError("fast warped GP fit: the starting point has no finite likelihood")
     from threadpoolctl import threadpool_limits
 
     with threadpool_limits(1, user_api="blas"):  # tiny matrices: BLAS threads only contend (~80x slower under load)
@@ -242,11 +255,13 @@ def fast_fit_exact_gp(model, maxiter: int = 200) -> float:  # noqa: ANN001 - a b
         model.covar_module.lengthscale = torch.exp(v[:d]).reshape(model.covar_module.lengthscale.shape)
         if not fixed:
             model.likelihood.noise = torch.exp(v[d : d + 1]).reshape(model.likelihood.noise.shape)
-        model.mean_module.constant = v[-1:].reshape(model.mean_module.constant.shape)
+        model.mean_module.constant = v[ng - 1 : ng].reshape(model.mean_module.constant.shape)
+        if warp is not None:
+            warp.concentration1.copy_(torch.exp(v[ng : ng + d]).reshape(warp.concentration1.shape))
+            warp.concentration0.copy_(torch.exp(v[ng + d :]).reshape(warp.concentration0.shape))
     return float(res.fun)
 
 
-_C_MIN, _C_MAX = 0.05, 20.0
 
 
 def neg_mll_warped(
@@ -294,43 +309,3 @@ def _neg_mll_np_warped(
         g[-2 * d : -d] -= d1 / n
         g[-d:] -= d0 / n
     return val, g
-
-
-def _fit_warped(model, warp, x0: np.ndarray, X: torch.Tensor, y: torch.Tensor, fixed_noise: torch.Tensor | None,  # noqa: ANN001
-                priors: tuple[Prior, Prior | None], maxiter: int) -> float:
-    """The fast fit with learned input warping: the same L-BFGS-B, gradients by autograd through
-    :func:`neg_mll_warped`; writes lengthscales, noise, constant and both concentrations into ``model``."""
-    d = X.shape[-1]
-    c = torch.cat([warp.concentration1.detach().reshape(-1), warp.concentration0.detach().reshape(-1)])
-    v0 = np.concatenate([x0, np.log(c.clamp(_C_MIN, _C_MAX).to(torch.float64).cpu().numpy())])
-    wp = getattr(warp, "concentration1_prior", None)
-    warp_prior = Prior.of(wp) if wp is not None else None
-    fn = None if fixed_noise is None else fixed_noise.to(torch.float64).cpu().numpy()
-    eps = float(warp._eps)
-    Xn, yn = X.numpy(), y.numpy()
-
-    def f(v: np.ndarray) -> tuple[float, np.ndarray]:
-        return _neg_mll_np_warped(v, Xn, yn, fn, priors, warp_prior, eps)
-
-    fixed = fixed_noise is not None
-    bounds = ([(math.log(_LS_MIN), math.log(1e4))] * d + ([] if fixed else [(math.log(_NOISE_MIN), math.log(10.0))]) + [(None, None)]
-              + [(math.log(_C_MIN), math.log(_C_MAX))] * (2 * d))
-    if not np.isfinite(f(v0)[0]):
-        raise RuntimeError("fast warped GP fit: the starting point has no finite likelihood")
-    from threadpoolctl import threadpool_limits
-
-    with threadpool_limits(1, user_api="blas"):
-        res = minimize(f, v0, jac=True, method="L-BFGS-B", bounds=bounds, options={"maxiter": maxiter})
-    if not np.isfinite(res.fun):
-        raise RuntimeError(f"fast GP fit diverged: {res.message}")
-    X0 = model.train_inputs[0]
-    v = torch.as_tensor(res.x, dtype=X0.dtype, device=X0.device)
-    ng = len(x0)
-    with torch.no_grad():
-        model.covar_module.lengthscale = torch.exp(v[:d]).reshape(model.covar_module.lengthscale.shape)
-        if not fixed:
-            model.likelihood.noise = torch.exp(v[d : d + 1]).reshape(model.likelihood.noise.shape)
-        model.mean_module.constant = v[ng - 1 : ng].reshape(model.mean_module.constant.shape)
-        warp.concentration1.copy_(torch.exp(v[ng : ng + d]).reshape(warp.concentration1.shape))
-        warp.concentration0.copy_(torch.exp(v[ng + d :]).reshape(warp.concentration0.shape))
-    return float(res.fun)

@@ -303,7 +303,7 @@ def test_goal_bounds_intersect_conditions_on_one_property(tmp_path):
 def test_contact_descriptors_tell_apart_structures_with_the_same_lattice(tmp_path):
     from pymatgen.core import Lattice, Structure
 
-    from surrogates.botorch_ranker import contact_descriptors
+    from surrogates.featurize.contacts import contact_descriptors
 
     lattice = Lattice.cubic(4.21)
     rocksalt = Structure.from_spacegroup(225, lattice, ["Mg", "O"], [[0, 0, 0], [0.5, 0.5, 0.5]])
@@ -330,8 +330,8 @@ def test_contact_descriptors_tell_apart_structures_with_the_same_lattice(tmp_pat
 def test_loo_calibration_widens_an_overconfident_gp_and_keeps_its_mean():
     import torch
 
-    from surrogates.botorch_ranker import loo_calibrate, loo_scale
     from surrogates.models import fit_objective_gp
+    from surrogates.models.calibration import loo_calibrate, loo_scale
 
     g = torch.Generator().manual_seed(0)
     X = torch.rand(20, 2, generator=g, dtype=torch.float64)
