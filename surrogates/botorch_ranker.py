@@ -6,7 +6,9 @@ reported uncertainty as known noise when every observation reports one; a feasib
 model on success flags; optionally ``p_synth``. Inputs are normalised to the range of every
 candidate seen (the pool, as BayBE scales to its search space), and an input constant in the
 training data but varying among the candidates is still modelled (its lengthscale prior then
-makes the unexplored direction uncertain). Chemistry enters through the element-property
+makes the unexplored direction uncertain). Tabular inputs are also warped through a learned
+Kumaraswamy CDF per input (``input_warp``: auto; :mod:`surrogates.models.fastfit` fits it).
+Chemistry enters through the element-property
 statistics of :mod:`surrogates.featurize.composition` (and the structure descriptors); the 103
 element fractions are left out by default (``composition_fractions``): a lengthscale per
 element column is more than a GP learns from a few hundred observations, and on perov-5
@@ -34,7 +36,7 @@ outranks one at 0.8 +- 0.4 although only the second may reach a goal of 0.02 (th
 typically a near copy of an observed miss); the goal probability ranks the other way round.
 A goal with ``any`` keeps the objective-based acquisition.
 A probability is only as good as the predictive spread, so in goal-directed mode each exact GP
-is calibrated by leave-one-out (``goal_calibration``): with ``z_i`` the standardised LOO
+is calibrated by leave-one-out (``goal_calibration``, :mod:`surrogates.models.calibration`): with ``z_i`` the standardised LOO
 residuals, kernel and noise are scaled by ``c^2 = max(1, mean z_i^2)`` (the posterior mean is
 unchanged, every predictive sd grows by ``c``). Where the inputs do not determine the outcome
 (an unrelaxed structure that may relax into one basin or another), the GP interpolates the
