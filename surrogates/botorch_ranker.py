@@ -136,7 +136,7 @@ class BotorchRankerConfig(PluginConfig):
         ),
     )
     input_warp_min: int = Field(0, ge=0, description="input_warp auto: no warping below this many observations")
-    input_warp_max: int = Field(500, ge=0, description="input_warp auto: no warping above this many observations (a warped fit costs ~3x)")
+    input_warp_max: int = Field(500, ge=0, description="input_warp auto: no warping above this many observations (a warped fit is slower; the planner bench keeps 1k+ observations unwarped)")
     descriptors: str | dict[str, Any] | None = Field(
         None, description="a potential ({kind, options} or a name, e.g. chgnet) whose per-structure descriptors join the structure features"
     )
@@ -252,7 +252,7 @@ class BotorchRanker(Ranker):
         if self.config.input_warp != "auto":
             return self.config.input_warp == "on"
         # Goal-directed ranking needs calibrated tail probabilities P(goal); 2 d warp parameters fitted
-        # on a few points made the GP ~10x overconfident out of the sampled range in
+        # on a few points made the GP overconfident out of the sampled range in
         # tests/surrogates/test_botorch_ranker.py's goal problem, so auto leaves them off there.
         return (
             isinstance(self.featurizer, TabularFeaturizer) and self.goal_bounds() is None
