@@ -27,6 +27,8 @@ __all__ = [
     "Origin",
     "PhaseAnalysis",
     "PhaseFraction",
+    "UnidentifiedPeak",
+    "UnidentifiedResidual",
     "Precursor",
     "Receipt",
     "Recipe",
@@ -210,18 +212,43 @@ class Measurement(_Record):
 
 
 class PhaseFraction(_Record):
+    """One identified phase: weight fraction, the evidence for it and its refined cell."""
+
     name: str
     formula: str | None = None
     weight_fraction: float = Field(ge=0.0, le=1.0)
+    confidence: float | None = Field(None, ge=0.0, le=1.0, description="1 - p of the phase's significance test")
+    kept_on_evidence: bool | None = Field(
+        None, description="True when the fit's significance test and detection limit kept it; False when it "
+        "stayed without passing them (e.g. the only phase left)")
+    lattice: list[float] | None = Field(None, description="refined a, b, c (A), alpha, beta, gamma (deg)")
+
+
+class UnidentifiedPeak(_Record):
+    """A peak that no reference explains."""
+
+    two_theta: float
+    height: float = Field(ge=0.0, description="net counts above the fit at the peak")
+    share: float = Field(ge=0.0, le=1.0, description="share of the pattern's net intensity in this peak")
+
+
+class UnidentifiedResidual(_Record):
+    """Intensity that no reference phase explains: 'there is something here I do not know'."""
+
+    detected: bool
+    intensity_share: float = Field(ge=0.0, le=1.0, description="share of the net (above-background) intensity")
+    peaks: list[UnidentifiedPeak] = Field(default_factory=list)
 
 
 class PhaseAnalysis(_Record):
-    """What an XRD analysis found: phases with weight fractions and the fit quality."""
+    """What an XRD analysis found: phases with weight fractions, unexplained peaks and the fit quality."""
 
     phases: list[PhaseFraction] = Field(default_factory=list)
     rwp: float | None = None
     confidence: float | None = None
     target_fraction: float | None = None
+    unidentified: UnidentifiedResidual | None = None
+    warnings: list[str] = Field(default_factory=list)
 
 
 class Observation(_Record):

@@ -14,7 +14,7 @@ from pathlib import Path
 import click
 
 from lab_adapters.xrd.analyze import XRDAnalyzer
-from lab_adapters.xrd.pattern import read_pattern
+from lab_adapters.xrd.readers import read_pattern
 from lab_adapters.xrd.references import load_references
 from loop.errors import CrystaloopError
 

@@ -4,28 +4,18 @@ A pattern is a strictly increasing 2-theta grid (degrees, shape ``(n,)``) with t
 intensity (counts, ``>= 0``, shape ``(n,)``) measured at each angle, the X-ray wavelength
 (Angstrom) and the file it came from.
 
-Readers (:func:`read_pattern` dispatches on the suffix):
+The source's emission lines ``lines = ((lambda_1, 1.0), (lambda_2, r), ...)`` say how each
+reflection is split (Cu K-alpha1/K-alpha2 with ``r = 0.5`` for an unmonochromated tube);
+``None`` means one line at ``wavelength``. ``esd`` (``(n,)``, optional) is the standard
+deviation of each intensity when the file gives one. File readers live in
+:mod:`lab_adapters.xrd.readers`.
 
-- ``.xy``, ``.txt``, ``.dat``, ``.csv``: two numeric columns (whitespace, comma or
-  semicolon separated); ``#``/``!``/``'`` comment lines and a leading non-numeric header
-  line are skipped.
-- ``.xrdml`` (PANalytical XML): ``positions`` (``startPosition``/``endPosition`` or
-  ``listPositions``) of the 2Theta axis and ``counts`` or ``intensities``; the wavelength
-  is read from ``usedWavelength`` (K-alpha1) when present.
-
-Every malformed file raises :class:`loop.errors.InputDataError` naming the file and what is
-wrong: NaN/inf or negative counts, a row with the wrong number of columns, a
-non-monotonic or too short angle grid, a truncated file.
-
->>> p = read_pattern("sample.xy")                     # doctest: +SKIP
 >>> write_xy(p, "copy.xy")                            # doctest: +SKIP
 """
 
 from __future__ import annotations
 
 import math
-import re
-import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -36,18 +26,17 @@ from loop.errors import InputDataError
 
 __all__ = [
     "CU_KA",
+    "KA2_RATIO",
     "MIN_POINTS",
     "XRDPattern",
-    "read_pattern",
+    "emission_lines",
     "resolve_wavelength",
     "write_xy",
 ]
 
 CU_KA = WAVELENGTHS["CuKa"]
+KA2_RATIO = 0.5
 MIN_POINTS = 20
-_TEXT_SUFFIXES = {".xy", ".txt", ".dat", ".csv", ".asc"}
-_SPLIT = re.compile(r"[\s,;]+")
-_WAVELENGTH_COMMENT = re.compile(r"^[#!']\s*wavelength_A=([0-9.]+)", re.MULTILINE)
 
 
 def resolve_wavelength(value: str | float | None) -> float:
@@ -75,6 +64,25 @@ def resolve_wavelength(value: str | float | None) -> float:
     return lam
 
 
+def emission_lines(value: str | float | None) -> tuple[float, tuple[tuple[float, float], ...] | None]:
+    """``(wavelength, lines)`` for a source name or number; ``None`` is Cu K-alpha1 + K-alpha2.
+
+    A tube name without a line (``CuKa``, ``MoKa``) is the K-alpha1/K-alpha2 doublet
+    (ratio 0.5); ``CuKa1`` or a number is one line (a monochromated beam).
+
+    >>> emission_lines("CuKa")
+    (1.54056, ((1.54056, 1.0), (1.54439, 0.5)))
+    >>> emission_lines(1.2)
+    (1.2, None)
+    """
+    name = "CuKa" if value is None else value
+    if isinstance(name, str) and name.strip() in WAVELENGTHS and f"{name.strip()}1" in WAVELENGTHS:
+        k1, k2 = WAVELENGTHS[f"{name.strip()}1"], WAVELENGTHS.get(f"{name.strip()}2")
+        if k2 is not None:
+            return k1, ((k1, 1.0), (k2, KA2_RATIO))
+    return resolve_wavelength(name), None
+
+
 @dataclass(frozen=True, eq=False)
 class XRDPattern:
     """A powder pattern: ``two_theta`` (deg, ``(n,)``, strictly increasing), ``intensity`` (``(n,)``, >= 0)."""
@@ -84,6 +92,9 @@ class XRDPattern:
     wavelength: float = CU_KA
     source: str | None = None
     metadata: dict[str, float | str] = field(default_factory=dict)
+    esd: np.ndarray | None = None
+    lines: tuple[tuple[float, float], ...] | None = None
+    wavelength_origin: str = "given"
 
     def __post_init__(self) -> None:
         tt = np.ascontiguousarray(self.two_theta, dtype=float)
@@ -91,6 +102,19 @@ class XRDPattern:
         object.__setattr__(self, "two_theta", tt)
         object.__setattr__(self, "intensity", yy)
         validate_arrays(tt, yy, self.source)
+        if self.esd is not None:
+            esd = np.ascontiguousarray(self.esd, dtype=float)
+            if esd.shape != tt.shape:
+                raise InputDataError(f"ESD column has {esd.shape} values for {tt.shape} points", source=self.source)
+            if not np.all(np.isfinite(esd)) or (esd < 0).any():
+                i = int(np.argmax(~np.isfinite(esd) | (esd < 0)))
+                raise InputDataError(f"ESD {esd[i]:g} at 2-theta {tt[i]:g} is not a finite value >= 0", source=self.source)
+            object.__setattr__(self, "esd", esd)
+
+    @property
+    def emission(self) -> tuple[tuple[float, float], ...]:
+        """The emission lines ``((lambda, relative intensity), ...)``: ``lines`` or one line at ``wavelength``."""
+        return self.lines if self.lines else ((self.wavelength, 1.0),)
 
     def __len__(self) -> int:
         return len(self.two_theta)
@@ -98,7 +122,9 @@ class XRDPattern:
     def cropped(self, lo: float, hi: float) -> XRDPattern:
         """The part of the pattern with ``lo <= 2theta <= hi``."""
         m = (self.two_theta >= lo) & (self.two_theta <= hi)
-        return XRDPattern(self.two_theta[m], self.intensity[m], self.wavelength, self.source, dict(self.metadata))
+        esd = self.esd[m] if self.esd is not None else None
+        return XRDPattern(self.two_theta[m], self.intensity[m], self.wavelength, self.source, dict(self.metadata),
+                          esd, self.lines, self.wavelength_origin)
 
 
 def validate_arrays(two_theta: np.ndarray, intensity: np.ndarray, source: str | None) -> None:
@@ -135,128 +161,13 @@ def validate_arrays(two_theta: np.ndarray, intensity: np.ndarray, source: str | 
         )
 
 
-def read_pattern(path: str | Path, wavelength: str | float | None = None) -> XRDPattern:
-    """Read a pattern file; ``wavelength`` overrides the one stored in the file (default Cu K-alpha)."""
-    p = Path(path)
-    if not p.is_file():
-        raise InputDataError("no such pattern file", source=str(p))
-    suffix = p.suffix.lower()
-    if suffix == ".xrdml":
-        return _read_xrdml(p, wavelength)
-    if suffix in _TEXT_SUFFIXES:
-        tt, yy, stored = _read_columns(p)
-        lam = resolve_wavelength(wavelength) if wavelength is not None or stored is None else stored
-        return XRDPattern(tt, yy, lam, str(p))
-    raise InputDataError(
-        f"unknown pattern format {suffix!r}; use one of {', '.join(sorted(_TEXT_SUFFIXES | {'.xrdml'}))}",
-        source=str(p),
-    )
-
-
-def _read_columns(path: Path) -> tuple[np.ndarray, np.ndarray, float | None]:
-    try:
-        text = path.read_text(encoding="utf-8", errors="strict")
-    except UnicodeDecodeError as exc:
-        raise InputDataError(f"not a text file ({exc.reason} at byte {exc.start})", source=str(path)) from exc
-    rows: list[tuple[float, float]] = []
-    seen_data = False
-    stored = _WAVELENGTH_COMMENT.search(text)
-    for lineno, raw in enumerate(text.splitlines(), start=1):
-        line = raw.strip()
-        if not line or line[0] in "#!'%;":
-            continue
-        parts = [t for t in _SPLIT.split(line) if t]
-        try:
-            values = [float(t) for t in parts]
-        except ValueError:
-            if not seen_data:  # a header line such as "2theta,intensity"
-                continue
-            raise InputDataError(f"line {lineno}: non-numeric value in {line[:60]!r}", source=str(path)) from None
-        if len(values) != 2:
-            hint = " (truncated file?)" if lineno == _last_data_line(text) and len(values) < 2 else ""
-            raise InputDataError(
-                f"line {lineno}: expected 2 columns (2-theta, intensity), found {len(values)}{hint}", source=str(path)
-            )
-        seen_data = True
-        rows.append((values[0], values[1]))
-    if not rows:
-        raise InputDataError("no numeric data rows (empty or truncated file)", source=str(path))
-    arr = np.asarray(rows, dtype=float)
-    tt, yy = arr[:, 0], arr[:, 1]
-    if len(tt) > 1 and np.all(np.diff(tt) < 0):  # a descending scan is still a valid grid
-        tt, yy = tt[::-1], yy[::-1]
-    return tt, yy, (float(stored.group(1)) if stored else None)
-
-
-def _last_data_line(text: str) -> int:
-    lines = text.splitlines()
-    for i in range(len(lines), 0, -1):
-        if lines[i - 1].strip():
-            return i
-    return 0
-
-
-def _local(tag: str) -> str:
-    return tag.rsplit("}", 1)[-1]
-
-
-def _read_xrdml(path: Path, wavelength: str | float | None) -> XRDPattern:
-    try:
-        root = ET.parse(path).getroot()
-    except ET.ParseError as exc:
-        raise InputDataError(f"malformed or truncated XRDML ({exc})", source=str(path)) from exc
-    lam: float | None = None
-    data_points = None
-    for el in root.iter():
-        name = _local(el.tag)
-        if name == "usedWavelength" and lam is None:
-            for child in el:
-                if _local(child.tag) == "kAlpha1" and child.text:
-                    lam = float(child.text)
-        if name == "dataPoints" and data_points is None:
-            data_points = el
-    if data_points is None:
-        raise InputDataError("XRDML has no <dataPoints> element", source=str(path))
-    counts_el = None
-    positions = None
-    for child in data_points:
-        name = _local(child.tag)
-        if name == "positions" and child.get("axis") == "2Theta":
-            positions = child
-        elif name in ("counts", "intensities") and counts_el is None:
-            counts_el = child
-    if counts_el is None or not (counts_el.text or "").strip():
-        raise InputDataError("XRDML has no <counts> or <intensities> data", source=str(path))
-    if positions is None:
-        raise InputDataError("XRDML has no 2Theta <positions>", source=str(path))
-    try:
-        yy = np.array([float(t) for t in counts_el.text.split()], dtype=float)
-    except ValueError as exc:
-        raise InputDataError(f"XRDML counts are not numeric ({exc})", source=str(path)) from exc
-    tt = _xrdml_positions(positions, len(yy), path)
-    lam_used = resolve_wavelength(wavelength) if wavelength is not None else (lam or CU_KA)
-    return XRDPattern(tt, yy, lam_used, str(path))
-
-
-def _xrdml_positions(el: ET.Element, n: int, path: Path) -> np.ndarray:
-    values: dict[str, str] = {_local(c.tag): (c.text or "").strip() for c in el}
-    if "listPositions" in values:
-        tt = np.array([float(t) for t in values["listPositions"].split()], dtype=float)
-        if len(tt) != n:
-            raise InputDataError(f"XRDML lists {len(tt)} 2Theta positions for {n} counts", source=str(path))
-        return tt
-    if "startPosition" in values and "endPosition" in values:
-        start, end = float(values["startPosition"]), float(values["endPosition"])
-        if n < 2:
-            raise InputDataError(f"XRDML holds only {n} counts", source=str(path))
-        return np.linspace(start, end, n)
-    raise InputDataError("XRDML 2Theta positions have neither start/end nor a list", source=str(path))
-
-
 def write_xy(pattern: XRDPattern, path: str | Path) -> Path:
-    """Write two whitespace-separated columns with a comment header holding the wavelength."""
+    """Write two whitespace-separated columns with a comment header holding the wavelength and lines."""
     p = Path(path)
     p.parent.mkdir(parents=True, exist_ok=True)
-    header = f"wavelength_A={pattern.wavelength:.6f}\n2theta_deg intensity"
+    header = f"wavelength_A={pattern.wavelength:.6f}"
+    if pattern.lines:
+        header += "\nlines_A=" + ",".join(f"{lam:.6f}:{rel:g}" for lam, rel in pattern.lines)
+    header += "\n2theta_deg intensity"
     np.savetxt(p, np.column_stack([pattern.two_theta, pattern.intensity]), fmt="%.5f %.3f", header=header)
     return p
