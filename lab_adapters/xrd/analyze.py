@@ -70,8 +70,8 @@ class AnalysisConfig(BaseModel):
     two_theta_max: float | None = Field(None, description="ignore data above this angle, deg")
     max_strain: float = Field(0.015, ge=0, le=0.05, description="bound on |lattice strain| per phase (cell scaling)")
     strain_step: float = Field(0.0005, gt=0, description="grid step of the strain search in the screen")
-    max_zero_shift: float = Field(0.15, ge=0, description="bound on |zero shift|, deg")
-    max_displacement: float = Field(0.5, ge=0, description="bound on |sample displacement shift| at cos(theta)=1, deg")
+    max_zero_shift: float = Field(0.1, ge=0, description="bound on |zero shift|, deg")
+    max_displacement: float = Field(0.3, ge=0, description="bound on |sample displacement shift| at cos(theta)=1, deg")
     inst_fwhm: float = Field(0.05, gt=0, description="instrument FWHM, deg")
     min_size_nm: float = Field(4.0, gt=0, description="smallest crystallite size allowed")
     max_microstrain: float = Field(0.005, ge=0)
@@ -80,15 +80,16 @@ class AnalysisConfig(BaseModel):
     final_background_degree: int = Field(
         8, ge=0, le=20, description="Chebyshev correction degree once peaks are modelled (features >~ 7 deg wide)"
     )
-    max_candidates: int = Field(12, ge=1, description="phases the screen passes on to the selection")
+    max_candidates: int = Field(16, ge=1, description="phases the screen passes on to the selection")
     alpha: float = Field(1e-3, gt=0, lt=1, description="significance level of the F-test for keeping a phase")
     min_support: float = Field(0.4, ge=0, le=1, description="distinct support a phase needs (evidence module)")
     min_weight_fraction: float = Field(0.01, ge=0, lt=1, description="smallest reported weight fraction")
     unknown_min_snr: float = Field(6.0, gt=0, description="matched-filter S/N of an unidentified peak")
-    unknown_dominance: float = Field(1.0, ge=0, description="residual / modelled phase intensity at the peak")
+    unknown_dominance: float = Field(0.5, ge=0, description="residual / modelled phase intensity at the peak")
     unknown_min_height: float = Field(0.02, ge=0, description="height relative to the tallest net peak")
     unknown_min_share: float = Field(0.01, ge=0, description="share of net intensity that makes the residual 'detected'")
     max_nfev: int = Field(40, ge=1, description="function evaluations per non-linear refinement")
+    forward_tries: int = Field(3, ge=1, description="candidates tried per forward step before the selection stops")
     max_nfev_forward: int = Field(12, ge=1, description="function evaluations of the quick refinement of a candidate")
 
 
@@ -145,11 +146,13 @@ class _Evidence:
     support: float
     detection: float
     wf: float
+    strain: float = 0.0
 
-    def passes(self, cfg: AnalysisConfig, with_support: bool = True) -> bool:
-        """The phase earns its place; ``with_support=False`` while phases are still missing from the model."""
-        return (self.p <= cfg.alpha and (not with_support or self.support >= cfg.min_support)
-                and self.detection >= 1.0 and self.wf >= cfg.min_weight_fraction)
+    def passes(self, cfg: AnalysisConfig) -> bool:
+        """The phase earns its place (see :mod:`lab_adapters.xrd.evidence`); a lattice strain stuck at its
+        bound means the phase's peaks were stretched onto another phase's, not matched."""
+        return (self.p <= cfg.alpha and self.support >= cfg.min_support and self.detection >= 1.0
+                and self.wf >= cfg.min_weight_fraction and abs(self.strain) < 0.97 * cfg.max_strain)
 
 
 class XRDAnalyzer:
@@ -241,8 +244,8 @@ class XRDAnalyzer:
         nb = a_bkg.shape[1]
         st.bkg, st.s = coef[:nb], coef[nb:]
         model = np.hstack([a_bkg, t]) @ coef
-        n_par = 3 + nb + 4 * len(phases)
         widths = [float(np.median(np.hypot(self.config.inst_fwhm, st.X[i] / ph.cos))) for i, ph in enumerate(phases)]
+        n_par = 3 + nb + 4 * len(phases)
         n_eff = effective_points(d.x, float(np.median(widths)) if widths else 2 * self.config.inst_fwhm)
         wf = self._wf(phases, st.s)
         out = []
@@ -255,7 +258,8 @@ class XRDAnalyzer:
             others = t @ st.s - curve
             win = max(1, int(round(2 * widths[i] / d.step)))
             out.append(_Evidence(p, support(curve, own, others, win), detection_ratio(curve, d.x, widths[i],
-                                                                            np.maximum(d.var - curve, 1e-9)), wf[i]))
+                                                                            np.maximum(d.var - curve, 1e-9)), wf[i],
+                                 float(st.e[i])))
         return out
 
     # ----------------------------------------------------------------- selection
@@ -277,7 +281,7 @@ class XRDAnalyzer:
             s = max(float(ti @ (w * net)) / den, 0.0)
             sup = support(s * ti, net, np.zeros(len(net)), max(1, int(round(2 * math.hypot(cfg.inst_fwhm, st.X[i]) / d.step))))
             if sup >= cfg.min_support:
-                score[i] = s * s * den
+                score[i] = s * s * den * sup
         order = [int(i) for i in np.argsort(-score) if score[i] > 0][: cfg.max_candidates]
         logger.debug("screen: %s", [(phases[i].name, round(float(score[i]), 1)) for i in order])
         return order, st
@@ -286,36 +290,43 @@ class XRDAnalyzer:
         self, d: _Data, a_bkg: np.ndarray, phases: list[PhaseTemplate], st: FitState, chosen: list[int],
         candidates: list[int], shapes: FitState,
     ) -> tuple[list[int], FitState]:
-        """Add candidates one at a time while the best one passes the evidence tests."""
+        """Add, one at a time, the supported candidate that lowers chi^2 most, while it passes the evidence tests."""
         cfg = self.config
+        nb = a_bkg.shape[1]
         while True:
             current = [phases[i] for i in chosen]
             t_cur = templates(d.x, current, st, cfg.inst_fwhm)
-            _, chi2_cur = linear_fit(a_bkg, t_cur, d.y, d.sw)
-            best = None
+            ranked = []
             for c in candidates:
                 if c in chosen:
                     continue
                 trial = st.append(0.0, shapes.e[c], shapes.X[c], shapes.Y[c])
                 t_c = render(d.x, phases[c], trial.e[-1], st.z, st.disp, st.eta, trial.X[-1], trial.Y[-1],
                              cfg.inst_fwhm)[0]
-                _, chi2_c = linear_fit(a_bkg, np.column_stack([t_cur, t_c]), d.y, d.sw)
-                if best is None or chi2_c < best[1]:
-                    best = (c, chi2_c, trial)
-            if best is None:
-                return chosen, st
-            c, _, trial = best
-            trial = refine(d.x, d.y, d.sw, a_bkg, current + [phases[c]], trial, self._bounds(d.lam),
-                           cfg.max_nfev_forward)
-            ev = self._evidence(d, a_bkg, current + [phases[c]], trial)
-            if not ev[-1].passes(cfg, with_support=False):
+                a_ph = np.column_stack([t_cur, t_c])
+                coef, chi2_c = linear_fit(a_bkg, a_ph, d.y, d.sw)
+                curve = coef[-1] * t_c
+                others = a_ph[:, :-1] @ coef[nb:-1]
+                own = d.y - a_bkg @ coef[:nb] - others
+                win = max(1, int(round(2 * math.hypot(cfg.inst_fwhm, trial.X[-1]) / d.step)))
+                if coef[-1] <= 0 or support(curve, own, others, win) < cfg.min_support:
+                    continue
+                ranked.append((chi2_c, c, trial))
+            ranked.sort(key=lambda r: r[0])
+            added = False
+            for _, c, trial in ranked[: cfg.forward_tries]:
+                trial = refine(d.x, d.y, d.sw, a_bkg, current + [phases[c]], trial, self._bounds(d.lam),
+                               cfg.max_nfev_forward)
+                ev = self._evidence(d, a_bkg, current + [phases[c]], trial)
+                if ev[-1].passes(cfg):
+                    logger.debug("forward: add %s (p %.2g, support %.2f, wf %.3f)", phases[c].name, ev[-1].p,
+                                 ev[-1].support, ev[-1].wf)
+                    chosen, st, added = chosen + [c], trial, True
+                    break
                 logger.debug("forward: %s fails (p %.2g, support %.2f, detection %.2f, wf %.3f)",
                              phases[c].name, ev[-1].p, ev[-1].support, ev[-1].detection, ev[-1].wf)
+            if not added:
                 return chosen, st
-            logger.debug("forward: add %s (p %.2g, support %.2f, wf %.3f)", phases[c].name, ev[-1].p,
-                         ev[-1].support, ev[-1].wf)
-            chosen = chosen + [c]
-            st = trial
 
     def _backward(
         self, d: _Data, a_bkg: np.ndarray, phases: list[PhaseTemplate], chosen: list[int], st: FitState,
@@ -372,6 +383,16 @@ class XRDAnalyzer:
             st.bkg = coef
         return self._result(pattern, d, a_bkg, [phases[i] for i in chosen], st, ev, target)
 
+    @staticmethod
+    def _reflections(phases: list[PhaseTemplate], st: FitState) -> np.ndarray:
+        """Angles of the identified phases' reflections that carry at least 0.5 % of the phase's strongest."""
+        out = []
+        for i, ph in enumerate(phases):
+            strong = ph.amp >= 0.005
+            s = ph.lam[strong] / (2.0 * ph.d[strong] * (1.0 + st.e[i]))
+            out.append(np.degrees(2.0 * np.arcsin(np.minimum(s, 1.0))) + st.z + st.disp * ph.cos[strong])
+        return np.concatenate(out) if out else np.zeros(0)
+
     def _background(self, d: _Data, phases: list[PhaseTemplate], chosen: list[int], st: FitState) -> np.ndarray:
         """Background basis re-estimated under the refined phases: SNIP of the rest plus Chebyshev terms."""
         cfg = self.config
@@ -413,7 +434,8 @@ class XRDAnalyzer:
         fits.sort(key=lambda f: -f.weight_fraction)
         width = float(np.median(np.hypot(cfg.inst_fwhm, st.X))) if len(st.X) else 2 * cfg.inst_fwhm
         residual = unidentified_residual(d.x, d.y, model, bkg, d.var, width, st.eta, cfg.unknown_min_snr,
-                                         cfg.unknown_dominance, cfg.unknown_min_height, cfg.unknown_min_share)
+                                         cfg.unknown_dominance, cfg.unknown_min_height, cfg.unknown_min_share,
+                                         self._reflections(phases, st))
         phase_conf = min([f.confidence for f in fits] or [0.0])
         confidence = float(np.clip(min(1.0, rexp / max(rwp, 1e-12)) ** 0.5 * phase_conf, 0.0, 1.0))
         target_fraction = None

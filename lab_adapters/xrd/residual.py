@@ -6,8 +6,10 @@ pseudo-Voigt kernel ``k`` of the fitted peak width (a matched filter for one pea
 ``sigma_g^2 = var(y) * k^2``. A point is an unidentified peak when
 
 - ``g / sigma_g >= min_snr`` and ``g`` is a local maximum (a peak, not noise);
-- the residual there is at least ``dominance`` times the modelled phase intensity at the
-  same angle (a new peak, not the misfit of a known one);
+- no reflection of an identified phase lies within one peak width of it, and the residual
+  there is at least ``dominance`` times the modelled phase intensity at the same angle (a new
+  peak, not the misfit of a known one: texture or an intensity error moves intensity between
+  a phase's own reflections, never to where it has none);
 - its height is at least ``min_height`` of the tallest net peak of the pattern.
 
 The share of a peak is the positive residual within +-2 FWHM of it over the total net
@@ -37,9 +39,9 @@ def _kernel(step: float, fwhm: float, eta: float) -> np.ndarray:
 def unidentified_residual(
     x: np.ndarray, y: np.ndarray, model: np.ndarray, background: np.ndarray, variance: np.ndarray,
     fwhm: float, eta: float, min_snr: float, dominance: float, min_height: float, min_share: float,
-    max_peaks: int = 20,
+    reflections: np.ndarray | None = None, max_peaks: int = 20,
 ) -> UnidentifiedResidual:
-    """The unexplained peaks of a fit (see the module docstring)."""
+    """The unexplained peaks of a fit (see the module docstring); ``reflections``: identified phases' peak angles."""
     step = float(np.median(np.diff(x)))
     fwhm = max(fwhm, 2 * step)
     phases = np.maximum(model - background, 0.0)
@@ -64,6 +66,8 @@ def unidentified_residual(
             continue
         height = float(np.mean(r[max(0, i - 1) : i + 2]))
         if height < min_height * tallest or height < dominance * float(phases[i]):
+            continue
+        if reflections is not None and len(reflections) and np.min(np.abs(reflections - x[i])) <= fwhm:
             continue
         wlo, whi = max(0, i - 2 * half), min(len(x), i + 2 * half + 1)
         share = float(np.maximum(r[wlo:whi], 0.0).sum()) / net_total if net_total > 0 else 0.0
