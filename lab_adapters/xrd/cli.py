@@ -1,7 +1,7 @@
-"""Command line: ``crystaloop xrd analyze`` and ``crystaloop bench xrd``.
+"""Command line: ``crystaloop xrd analyze``, ``crystaloop bench xrd`` and ``crystaloop bench xrd-measured``.
 
 Registered through the ``crystaloop.commands`` entry-point group as ``xrd`` (the group
-:data:`xrd`) and ``bench.xrd`` (the command :data:`bench_xrd`).
+:data:`xrd`), ``bench.xrd`` (:data:`bench_xrd`) and ``bench.xrd-measured`` (:data:`bench_xrd_measured`).
 """
 
 from __future__ import annotations
@@ -18,7 +18,9 @@ from lab_adapters.xrd.readers import read_pattern
 from lab_adapters.xrd.references import load_references
 from loop.errors import CrystaloopError
 
-__all__ = ["bench_xrd", "xrd"]
+__all__ = ["bench_xrd", "bench_xrd_measured", "xrd"]
+
+DEFAULT_DISTRACTORS = Path("../shared/data/references/li-mn-ti-o-f")
 
 logger = logging.getLogger(__name__)
 
@@ -32,18 +34,19 @@ def xrd() -> None:
 @click.argument("patterns", nargs=-1, required=True, type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--references", "references", required=True, type=click.Path(file_okay=False, path_type=Path),
               help="folder of reference CIFs; each phase is named after its file stem")
-@click.option("--wavelength", default=None, help="CuKa (default), CuKa1, MoKa, ... or Angstrom; "
-              "overrides the wavelength stored in the file")
+@click.option("--wavelength", default=None, help="CuKa (K-alpha1 + K-alpha2), CuKa1, MoKa, ... or Angstrom; "
+              "used when the file stores none (default then: CuKa, and the output says so)")
+@click.option("--force-wavelength", is_flag=True, help="use --wavelength even where it contradicts the file")
 @click.option("--target", default=None, help="reference name whose weight fraction is the yield")
 @click.option("--json", "json_path", default=None, type=click.Path(dir_okay=False, path_type=Path),
               help="write {patterns: [{file, phases: [{name, formula, weight_fraction}], rwp}]}")
 @click.option("--plot-dir", default=None, type=click.Path(file_okay=False, path_type=Path),
               help="folder for a PNG plot of each fit (default: beside the JSON file, else none)")
 def analyze_command(
-    patterns: tuple[Path, ...], references: Path, wavelength: str | None, target: str | None,
-    json_path: Path | None, plot_dir: Path | None,
+    patterns: tuple[Path, ...], references: Path, wavelength: str | None, force_wavelength: bool,
+    target: str | None, json_path: Path | None, plot_dir: Path | None,
 ) -> None:
-    """Identify the reference phases in each PATTERN (.xy/.csv/.txt two-column or .xrdml)."""
+    """Identify the reference phases in each PATTERN (.xy/.xye/.csv/.txt, .xrdml, .ras)."""
     from lab_adapters.xrd.plot import plot_fit
 
     try:
@@ -60,7 +63,7 @@ def analyze_command(
     failed = 0
     for path in patterns:
         try:
-            pattern = read_pattern(path, wavelength)
+            pattern = read_pattern(path, wavelength, force_wavelength)
             fit = analyzer.fit(pattern, target)
         except CrystaloopError as exc:
             failed += 1
@@ -71,17 +74,22 @@ def analyze_command(
         if not a.phases:
             click.echo("  no reference phase found")
         for ph in a.phases:
-            click.echo(f"  {ph.name:<24} {ph.formula or '':<14} {100 * ph.weight_fraction:6.1f} wt%")
+            kept = "" if ph.kept_on_evidence else "  (kept without passing the evidence tests)"
+            click.echo(f"  {ph.name:<24} {ph.formula or '':<14} {100 * ph.weight_fraction:6.1f} wt%  "
+                       f"confidence {ph.confidence or 0.0:.3f}{kept}")
+        u = a.unidentified
+        if u is not None and u.detected:
+            where = ", ".join(f"{p.two_theta:.2f}" for p in u.peaks)
+            click.echo(f"  unidentified: {100 * u.intensity_share:.1f} % of the net intensity in peaks at {where} deg")
+        for w in a.warnings:
+            click.echo(f"  warning: {w}")
         if target is not None:
             click.echo(f"  target {target}: {100 * (a.target_fraction or 0.0):.1f} wt%")
         if plot_dir is not None:
             png = plot_fit(fit, Path(plot_dir) / f"{path.stem}_fit.png", title=path.name)
             click.echo(f"  plot: {png}")
-        results.append({
-            "file": str(path),
-            "phases": [{"name": p.name, "formula": p.formula, "weight_fraction": p.weight_fraction} for p in a.phases],
-            "rwp": a.rwp,
-        })
+        results.append({"file": str(path), **a.model_dump(mode="json"), "rexp": fit.rexp,
+                        "zero_shift_deg": fit.zero_shift, "displacement_deg": fit.displacement})
     if json_path is not None:
         json_path.parent.mkdir(parents=True, exist_ok=True)
         json_path.write_text(json.dumps({"patterns": results}, indent=2))
@@ -112,3 +120,60 @@ def bench_xrd(n: int, seed: int, json_path: Path | None) -> None:
     if json_path is not None:
         json_path.parent.mkdir(parents=True, exist_ok=True)
         json_path.write_text(json.dumps(res | {"failures": failures}, indent=2))
+
+
+@click.command(name="xrd-measured")
+@click.argument("patterns", type=click.Path(file_okay=False, exists=True, path_type=Path))
+@click.option("--references", required=True, type=click.Path(file_okay=False, exists=True, path_type=Path),
+              help="folder of reference CIFs")
+@click.option("--truth", required=True, type=click.Path(dir_okay=False, exists=True, path_type=Path),
+              help="CSV with columns file,phase_formula,wt_fraction")
+@click.option("--distractors", default=None, type=click.Path(file_okay=False, path_type=Path),
+              help=f"extra reference CIFs that are not in the samples (default: {DEFAULT_DISTRACTORS}, when present)")
+@click.option("--no-distractors", is_flag=True, help="use the references alone")
+@click.option("--wavelength", default=None, help="for files that store no wavelength (default Cu K-alpha1 + K-alpha2)")
+@click.option("--json", "json_path", default=None, type=click.Path(dir_okay=False, path_type=Path))
+def bench_xrd_measured(
+    patterns: Path, references: Path, truth: Path, distractors: Path | None, no_distractors: bool,
+    wavelength: str | None, json_path: Path | None,
+) -> None:
+    """Phase identification on measured PATTERNS with a known answer (phase sets, wt %, unknown peaks)."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from lab_adapters.xrd.measured import run_measured_benchmark
+
+    if no_distractors:
+        distractors = None
+    elif distractors is None and DEFAULT_DISTRACTORS.is_dir():
+        distractors = DEFAULT_DISTRACTORS
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                  transient=True) as bar:
+        task = bar.add_task("patterns", total=None)
+
+        def step(done: int, total: int, name: str) -> None:
+            bar.update(task, completed=done, total=total, description=name[:40])
+
+        try:
+            res = run_measured_benchmark(patterns, references, truth, distractors, wavelength=wavelength,
+                                         progress=step)
+        except CrystaloopError as exc:
+            raise click.ClickException(str(exc)) from exc
+    res["distractors"] = str(distractors) if distractors else None
+    click.echo(f"XRD on measured patterns: {res['n_patterns']} patterns, {res['n_references']} references"
+               f" (distractors: {res['distractors']})")
+    targets = {"phase_set_accuracy": ">= 0.9", "wt_fraction_mae": "<= 0.05", "spurious_rate": "<= 0.05",
+               "seconds_per_pattern": "<= 5"}
+    for key in ("phase_set_accuracy", "wt_fraction_mae", "spurious_rate", "unknown_detection_rate",
+                "unknown_false_alarm_rate", "seconds_per_pattern"):
+        value = res[key]
+        text = "n/a" if value is None else f"{value:.3f}"
+        click.echo(f"  {key:<26} {text:>7}   {('target ' + targets[key]) if key in targets else ''}")
+    for scan, sub in sorted(res.get("by_scan", {}).items()):
+        click.echo(f"  {scan}: accuracy {sub['phase_set_accuracy']:.3f}, wt MAE {sub['wt_fraction_mae']:.3f}, "
+                   f"spurious {sub['spurious_rate']:.3f}")
+    for row in res["patterns"]:
+        if not row["correct"] or row["spurious"]:
+            click.echo(f"  {row['file']}: truth {row['truth']} reported {row['reported']}")
+    if json_path is not None:
+        json_path.parent.mkdir(parents=True, exist_ok=True)
+        json_path.write_text(json.dumps(res, indent=2))

@@ -43,6 +43,7 @@ __all__ = ["detection_ratio", "effective_points", "f_test", "support"]
 
 CURRIE_K = 3.29
 PRESENT = 1.0 / 3.0
+DOMINANT = 0.5
 
 
 def effective_points(x: np.ndarray, fwhm: float) -> float:
@@ -86,4 +87,4 @@ def support(curve: np.ndarray, own_counts: np.ndarray, others: np.ndarray, windo
     den = float(v @ v)
     if den <= 0:
         return 0.0
-    return float((v * v) @ ((v >= o) & (u >= PRESENT * v))) / den
+    return float((v * v) @ ((v >= DOMINANT * o) & (u >= PRESENT * v))) / den
