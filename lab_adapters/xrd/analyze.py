@@ -37,7 +37,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from threadpoolctl import threadpool_limits
 
 from lab_adapters.xrd.background import chebyshev_basis, snip
-from lab_adapters.xrd.evidence import detection_ratio, effective_points, f_test, support
+from lab_adapters.xrd.evidence import competitors, detection_ratio, effective_points, f_test, support
 from lab_adapters.xrd.model import (
     FitState,
     PhaseTemplate,
@@ -207,7 +207,7 @@ class XRDAnalyzer:
         """Weighted net counts convolved with pseudo-Voigt kernels of a few widths: ``[(X, H, g)]``."""
         f = net * d.sw * d.sw
         out = []
-        for hw in (0.03, 0.08, 0.2):
+        for hw in (0.03, 0.1, 0.3, 0.9):
             h = math.hypot(hw, self.config.inst_fwhm)
             k = np.arange(-int(6 * h / d.step), int(6 * h / d.step) + 1) * d.step
             ker = 0.5 * (2 / math.pi / h) / (1 + 4 * (k / h) ** 2) + 0.5 * (
@@ -215,22 +215,41 @@ class XRDAnalyzer:
             out.append((hw, h, np.convolve(f, ker * d.step, mode="same")))
         return out
 
-    def _match(self, d: _Data, filtered: list[tuple[float, float, np.ndarray]], ph: PhaseTemplate) -> tuple[float, float]:
-        """``(e, X)`` maximising the matched-filter score of the phase's reflections (first line only)."""
+    def _match(self, d: _Data, filtered: list[tuple[float, float, np.ndarray]], ph: PhaseTemplate) -> list[tuple[float, float]]:
+        """For each kernel width, the strain ``e`` that maximises the matched-filter score: ``[(e, X)]``."""
         cfg = self.config
         strains = np.arange(-cfg.max_strain, cfg.max_strain + 1e-12, cfg.strain_step)
         first = ph.lam == ph.lam[0]
         dd, amp = ph.d[first], ph.amp[first]
         tt = np.nan_to_num(two_theta_of(np.outer(1.0 + strains, dd), ph.lam[0]), nan=-1e3)
-        wk = np.interp(two_theta_of(dd, ph.lam[0]), d.x, d.sw * d.sw, left=0.0, right=0.0)
-        best = (-np.inf, 0.0, 0.03)
-        for hw, h, g in filtered:
+        out = []
+        for hw, _, g in filtered:
             num = np.interp(tt, d.x, g, left=0.0, right=0.0) @ amp
-            den = math.sqrt(float(np.sum(amp**2 * wk)) / (1.3 * h) + 1e-300)
-            i = int(np.argmax(num))
-            if num[i] / den > best[0]:
-                best = (float(num[i] / den), float(strains[i]), hw)
-        return best[1], max(best[2] * 0.94, 0.005)
+            out.append((float(strains[int(np.argmax(num))]), max(hw * 0.94, 0.005)))
+        return out
+
+    def _shape(self, d: _Data, net: np.ndarray, ph: PhaseTemplate, options: list[tuple[float, float]],
+               st: FitState) -> tuple[float, float, float]:
+        """The ``(e, X)`` option whose template alone explains most of ``net`` with support; ``(e, X, score)``."""
+        cfg = self.config
+        w = d.sw**2
+        best = (options[0][0], options[0][1], 0.0)
+        for e, xs in options:
+            ti = render(d.x, ph, e, st.z, st.disp, st.eta, xs, 0.01, cfg.inst_fwhm)[0]
+            den = float(ti @ (w * ti))
+            if den <= 0:
+                continue
+            s = max(float(ti @ (w * net)) / den, 0.0)
+            win = max(1, int(round(2 * math.hypot(cfg.inst_fwhm, xs) / d.step)))
+            sup = support(s * ti, net, np.zeros(len(net)), win)
+            score = s * s * den * sup if sup >= cfg.min_support else 0.0
+            if score > best[2]:
+                best = (e, xs, score)
+        return best
+
+    def _width(self, ph: PhaseTemplate, xs: float) -> float:
+        """Median FWHM (deg) of the phase's peaks with size broadening ``xs``."""
+        return float(np.median(np.hypot(self.config.inst_fwhm, xs / ph.cos)))
 
     def _wf(self, phases: list[PhaseTemplate], s: np.ndarray) -> np.ndarray:
         mass = np.array([max(si, 0.0) / ph.norm * ph.ref.mass_volume for si, ph in zip(s, phases, strict=True)])
@@ -244,7 +263,7 @@ class XRDAnalyzer:
         nb = a_bkg.shape[1]
         st.bkg, st.s = coef[:nb], coef[nb:]
         model = np.hstack([a_bkg, t]) @ coef
-        widths = [float(np.median(np.hypot(self.config.inst_fwhm, st.X[i] / ph.cos))) for i, ph in enumerate(phases)]
+        widths = [self._width(ph, st.X[i]) for i, ph in enumerate(phases)]
         n_par = 3 + nb + 4 * len(phases)
         n_eff = effective_points(d.x, float(np.median(widths)) if widths else 2 * self.config.inst_fwhm)
         wf = self._wf(phases, st.s)
@@ -255,7 +274,7 @@ class XRDAnalyzer:
             _, p = f_test(chi2_i, chi2, n_eff, n_par)
             curve = st.s[i] * t[:, i]
             own = d.y - model + curve  # counts minus background and the other phases
-            others = t @ st.s - curve
+            others = t[:, competitors(np.array(widths), i)] @ st.s[competitors(np.array(widths), i)]
             win = max(1, int(round(2 * widths[i] / d.step)))
             out.append(_Evidence(p, support(curve, own, others, win), detection_ratio(curve, d.x, widths[i],
                                                                             np.maximum(d.var - curve, 1e-9)), wf[i],
@@ -267,21 +286,11 @@ class XRDAnalyzer:
         """Shapes of every phase and the ``max_candidates`` that best explain the counts alone."""
         cfg = self.config
         filt = self._filtered(d, net)
-        guess = [self._match(d, filt, ph) for ph in phases]
-        st = FitState(0.0, 0.0, 0.5, np.zeros(a_bkg.shape[1]), np.zeros(len(phases)),
-                      np.array([g[0] for g in guess]), np.array([g[1] for g in guess]), np.full(len(phases), 0.01))
-        t = templates(d.x, phases, st, cfg.inst_fwhm)
-        w = d.sw**2
+        st = FitState(0.0, 0.0, 0.5, np.zeros(a_bkg.shape[1]), np.zeros(len(phases)), np.zeros(len(phases)),
+                      np.zeros(len(phases)), np.full(len(phases), 0.01))
         score = np.zeros(len(phases))
-        for i in range(len(phases)):
-            ti = t[:, i]
-            den = float(ti @ (w * ti))
-            if den <= 0:
-                continue
-            s = max(float(ti @ (w * net)) / den, 0.0)
-            sup = support(s * ti, net, np.zeros(len(net)), max(1, int(round(2 * math.hypot(cfg.inst_fwhm, st.X[i]) / d.step))))
-            if sup >= cfg.min_support:
-                score[i] = s * s * den * sup
+        for i, ph in enumerate(phases):
+            st.e[i], st.X[i], score[i] = self._shape(d, net, ph, self._match(d, filt, ph), st)
         order = [int(i) for i in np.argsort(-score) if score[i] > 0][: cfg.max_candidates]
         logger.debug("screen: %s", [(phases[i].name, round(float(score[i]), 1)) for i in order])
         return order, st
@@ -306,10 +315,15 @@ class XRDAnalyzer:
                 a_ph = np.column_stack([t_cur, t_c])
                 coef, chi2_c = linear_fit(a_bkg, a_ph, d.y, d.sw)
                 curve = coef[-1] * t_c
-                others = a_ph[:, :-1] @ coef[nb:-1]
-                own = d.y - a_bkg @ coef[:nb] - others
+                own = d.y - a_bkg @ coef[:nb] - a_ph[:, :-1] @ coef[nb:-1]
+                widths = np.r_[[self._width(ph, st.X[j]) for j, ph in enumerate(current)],
+                               self._width(phases[c], trial.X[-1])]
+                rivals = competitors(widths, len(current))[:-1]
+                others = a_ph[:, :-1][:, rivals] @ coef[nb:-1][rivals]
                 win = max(1, int(round(2 * math.hypot(cfg.inst_fwhm, trial.X[-1]) / d.step)))
-                if coef[-1] <= 0 or support(curve, own, others, win) < cfg.min_support:
+                sup = support(curve, own, others, win)
+                if coef[-1] <= 0 or sup < cfg.min_support:
+                    logger.debug("forward: %s unsupported (scale %.3g, support %.2f)", phases[c].name, coef[-1], sup)
                     continue
                 ranked.append((chi2_c, c, trial))
             ranked.sort(key=lambda r: r[0])
@@ -371,7 +385,8 @@ class XRDAnalyzer:
             filt = self._filtered(d, left)
             for c in candidates:
                 if c not in chosen:
-                    shapes.e[c], shapes.X[c] = self._match(d, filt, phases[c])
+                    shapes.e[c], shapes.X[c], _ = self._shape(d, left, phases[c],
+                                                              self._match(d, filt, phases[c]), st)
             n_before = len(chosen)
             chosen, st = self._forward(d, a_bkg, phases, st, chosen, candidates, shapes)
             if len(chosen) > n_before:
@@ -444,6 +459,10 @@ class XRDAnalyzer:
         warnings = [str(pattern.metadata["warnings"])] if pattern.metadata.get("warnings") else []
         if pattern.wavelength_origin == "assumed":
             warnings.append("no wavelength in the file: Cu K-alpha1 + K-alpha2 assumed")
+        for ph in phases:
+            if ph.ref.disordered:
+                warnings.append(f"reference {ph.name} has partial occupancies: it is fitted as the average "
+                                "(disordered) structure, and its weight fraction assumes that composition")
         record = PhaseAnalysis(
             phases=[PhaseFraction(name=f.name, formula=f.formula, weight_fraction=round(f.weight_fraction, 6),
                                   confidence=round(f.confidence, 6), kept_on_evidence=f.kept_on_evidence,

@@ -25,7 +25,11 @@ is Currie's detection limit at 5 % false positives and negatives).
 the other phases' curves, each summed over a moving window of ``+-2`` peak widths (``U, V, O``;
 a small shift or width error is not a missing peak),
 
-    support = sum_x V^2 [V >= O] [U >= PRESENT V] / sum_x V^2,     PRESENT = 1/3.
+    support = sum_x V^2 [V >= O / 2] [U >= PRESENT V] / sum_x V^2,     PRESENT = 1/3,
+
+where ``o`` holds only the other phases whose peaks are at most ``BACKDROP = 3`` times as wide
+as this phase's: a much broader phase underneath (nanocrystalline) is a backdrop, not a
+competitor.
 
 It is near 1 for a phase whose peaks stand apart and are all there (intensity errors of texture
 or absorption up to a factor of 3 included), and near 0 for a phase that only soaks up the
@@ -39,11 +43,12 @@ import math
 import numpy as np
 from scipy.stats import f as f_dist
 
-__all__ = ["detection_ratio", "effective_points", "f_test", "support"]
+__all__ = ["competitors", "detection_ratio", "effective_points", "f_test", "support"]
 
 CURRIE_K = 3.29
 PRESENT = 1.0 / 3.0
 DOMINANT = 0.5
+BACKDROP = 3.0
 
 
 def effective_points(x: np.ndarray, fwhm: float) -> float:
@@ -72,6 +77,13 @@ def detection_ratio(curve: np.ndarray, x: np.ndarray, fwhm: float, var_rest: np.
     signal = float(curve[win].sum())
     noise = math.sqrt(max(float(var_rest[win].sum()), 1e-12))
     return signal / (CURRIE_K * noise)
+
+
+def competitors(widths: np.ndarray, i: int) -> np.ndarray:
+    """Mask of the phases whose peak width is at most ``BACKDROP`` times phase ``i``'s (``i`` excluded)."""
+    mask = np.asarray(widths) <= BACKDROP * widths[i]
+    mask[i] = False
+    return mask
 
 
 def support(curve: np.ndarray, own_counts: np.ndarray, others: np.ndarray, window: int = 1) -> float:

@@ -50,6 +50,11 @@ class PhasePeaks:
     cell_volume: float = 0.0
 
     @property
+    def disordered(self) -> bool:
+        """True for a structure with partial occupancies (its pattern is the average structure's)."""
+        return not self.structure.is_ordered
+
+    @property
     def mass_volume(self) -> float:
         """``M V``: cell mass (amu) times cell volume (A^3), the weight-fraction factor."""
         return self.cell_mass * self.cell_volume

@@ -183,8 +183,8 @@ def _check_axis(path: Path, header: list[str], first: float, last: float) -> Non
         if name in _NOT_TWO_THETA:
             raise InputDataError(f"the x column is {tokens[0]!r}, not 2-theta; convert the pattern to 2-theta "
                                  "(degrees) first", source=str(path))
-    hi = max(first, last)
-    if hi < _MIN_TWO_THETA_END:
+    hi, lo = max(first, last), min(first, last)
+    if hi < _MIN_TWO_THETA_END and hi - lo > 2.0:  # a narrow zoom below 12 deg can still be 2-theta
         raise InputDataError(f"the x axis runs {min(first, last):g}-{hi:g}: that looks like d-spacing (A) or Q "
                              "(1/A), not 2-theta in degrees; convert it first", source=str(path))
 
@@ -218,8 +218,9 @@ def _read_xrdml(path: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray | None, 
                              "a 2-theta powder scan is needed", source=str(path))
     try:
         scans = XRDMLFile(str(path)).scans
-    except Exception as exc:  # xrayutilities raises several types for odd files
-        raise InputDataError(f"cannot read XRDML: {type(exc).__name__}: {exc}", source=str(path)) from exc
+    except Exception as exc:  # xrayutilities raises several types for files that lack what it expects
+        logger.debug("xrayutilities cannot read %s (%s); reading its dataPoints directly", path, exc)
+        return _read_xrdml_points(root, path)
     if not scans:
         raise InputDataError("XRDML holds no scan", source=str(path))
     if len(scans) > 1:
@@ -237,6 +238,34 @@ def _read_xrdml(path: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray | None, 
     if tt.size != yy.size:
         raise InputDataError(f"XRDML has {tt.size} 2Theta positions for {yy.size} counts", source=str(path))
     esd = np.sqrt(np.maximum(yy, 1.0)) if key == "counts" else None
+    return tt, yy, esd, _xrdml_lines(root)
+
+
+def _read_xrdml_points(root: ET.Element, path: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray | None, tuple | None]:
+    """The first ``dataPoints`` block of a minimal XRDML (start/end or listed 2Theta positions)."""
+    points = next((el for el in root.iter() if el.tag.rsplit("}", 1)[-1] == "dataPoints"), None)
+    if points is None:
+        raise InputDataError("XRDML has no <dataPoints> element", source=str(path))
+    counts, positions = None, None
+    for child in points:
+        name = child.tag.rsplit("}", 1)[-1]
+        if name == "positions" and child.get("axis") == "2Theta":
+            positions = {c.tag.rsplit("}", 1)[-1]: (c.text or "").strip() for c in child}
+        elif name in ("counts", "intensities") and counts is None:
+            counts = (name, child.text or "")
+    if counts is None or not counts[1].strip() or positions is None:
+        raise InputDataError("XRDML has no 2Theta positions or counts", source=str(path))
+    try:
+        yy = np.array(counts[1].split(), dtype=float)
+        if "listPositions" in positions:
+            tt = np.array(positions["listPositions"].split(), dtype=float)
+        else:
+            tt = np.linspace(float(positions["startPosition"]), float(positions["endPosition"]), yy.size)
+    except (KeyError, ValueError) as exc:
+        raise InputDataError(f"XRDML positions or counts are not numeric ({exc})", source=str(path)) from exc
+    if tt.size != yy.size:
+        raise InputDataError(f"XRDML has {tt.size} 2Theta positions for {yy.size} counts", source=str(path))
+    esd = np.sqrt(np.maximum(yy, 1.0)) if counts[0] == "counts" else None
     return tt, yy, esd, _xrdml_lines(root)
 
 

@@ -76,6 +76,9 @@ def _read_cif(path: Path) -> Structure:
     s = structures[0]
     if len(s) == 0:
         raise InputDataError("CIF structure has no atoms", source=str(path))
+    if not s.is_ordered:
+        logger.warning("%s has partial occupancies; its pattern is computed for the average (disordered) structure",
+                       path)
     return s
 
 

@@ -3,7 +3,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from lab_adapters.xrd.pattern import XRDPattern, read_pattern, resolve_wavelength, write_xy
+from lab_adapters.xrd.pattern import XRDPattern, resolve_wavelength, write_xy
+from lab_adapters.xrd.readers import read_pattern
 from loop.errors import InputDataError
 
 
@@ -28,7 +29,9 @@ def test_xy_round_trip_keeps_values_and_wavelength(tmp_path):
     assert back.wavelength == pytest.approx(0.7093)
     assert back.source == str(path)
     # an explicit wavelength overrides the stored one
-    assert read_pattern(path, "CuKa").wavelength == pytest.approx(1.54184)
+    with pytest.raises(InputDataError, match="contradicts"):
+        read_pattern(path, "CuKa")  # the file says Mo
+    assert read_pattern(path, "CuKa", force_wavelength=True).wavelength == pytest.approx(1.54056)
 
 
 def test_csv_with_header_and_descending_scan(tmp_path):
@@ -44,7 +47,7 @@ def test_csv_with_header_and_descending_scan(tmp_path):
     [
         ([f"{10 + i * 0.1} {'nan' if i == 30 else 5}" for i in range(50)], "NaN"),
         ([f"{10 + i * 0.1} {-3 if i == 7 else 5}" for i in range(50)], "negative counts"),
-        ([f"{10 + i * 0.1} 5 1" for i in range(50)], "expected 2 columns"),
+        ([f"{10 + i * 0.1} 5 1 2 3" for i in range(50)], "expected 2-4 columns"),
         ([f"{10 + (i if i != 20 else 5) * 0.1} 5" for i in range(50)], "not strictly increasing"),
         ([f"{10 + i * 0.1} 5" for i in range(5)], "at least"),
         ([f"{10 + i * 0.1} 5" for i in range(50)] + ["15.0"], "truncated"),
@@ -60,7 +63,7 @@ def test_bad_text_files_raise_naming_the_file(tmp_path, rows, message):
 
 def test_unknown_suffix_and_missing_file(tmp_path):
     with pytest.raises(InputDataError, match="unknown pattern format"):
-        read_pattern(_write(tmp_path, "a.raw", ["1 2"]))
+        read_pattern(_write(tmp_path, "a.foo", ["1 2"]))
     with pytest.raises(InputDataError, match="no such pattern file"):
         read_pattern(tmp_path / "missing.xy")
 
