@@ -64,11 +64,15 @@ def test_robust_to_unmodelled_effects_and_unlisted_impurity(analyzer):
     assert got["CaO"] == pytest.approx(0.35, abs=0.06)
 
 
-def test_pattern_of_unlisted_phases_only_reports_no_false_major_phase(analyzer):
+def test_pattern_of_unlisted_phases_only_is_reported_unidentified(analyzer):
     pat = simulate_pattern([PhaseComponent(UNLISTED["TiO2_anatase"], 1.0)], seed=3)
     fit = analyzer.fit(pat)
-    assert fit.rwp > 0.2  # nothing listed explains it: the fit says so
-    assert fit.analysis.confidence < 0.5
+    assert all(p.weight_fraction < 0.5 or not p.kept_on_evidence for p in fit.analysis.phases)
+    u = fit.analysis.unidentified
+    assert u is not None and u.detected
+    # anatase's strongest line (101) is at 25.3 deg with Cu K-alpha
+    assert any(abs(p.two_theta - 25.3) < 0.3 for p in u.peaks)
+    assert u.intensity_share > 0.3
 
 
 def test_cropped_range_and_unknown_target(analyzer):
@@ -84,3 +88,27 @@ def test_deterministic(analyzer):
     a, b = analyzer.fit(pat).analysis, analyzer.fit(pat).analysis
     assert a == b
     assert np.isfinite(a.rwp)
+
+
+def test_evidence_is_reported_per_phase(analyzer):
+    pat = simulate_pattern([PhaseComponent(LISTED["CaO"], 0.7), PhaseComponent(LISTED["MnTiO3"], 0.3)], seed=7)
+    fit = analyzer.fit(pat)
+    for p in fit.analysis.phases:
+        assert p.kept_on_evidence is True
+        assert p.confidence is not None and p.confidence > 0.999
+        assert p.lattice is not None and len(p.lattice) == 6
+    cao = next(p for p in fit.analysis.phases if p.name == "CaO")
+    assert cao.lattice[0] == pytest.approx(LISTED["CaO"].lattice.a, rel=0.003)
+    assert fit.analysis.unidentified is not None and not fit.analysis.unidentified.detected
+
+
+def test_disordered_reference_is_fitted_with_a_warning():
+    from pymatgen.core import Structure
+
+    ordered = LISTED["MnO"]
+    disordered = Structure(ordered.lattice, [{"Mn": 0.5, "Fe": 0.5} if s.specie.symbol == "Mn" else s.species
+                                             for s in ordered], ordered.frac_coords)
+    refs = ReferenceSet.from_structures({"MnFeO_ss": disordered, "CaO": LISTED["CaO"]})
+    fit = XRDAnalyzer(refs).fit(simulate_pattern([PhaseComponent(disordered, 1.0)], seed=8))
+    assert [p.name for p in fit.analysis.phases] == ["MnFeO_ss"]
+    assert any("partial occupancies" in w for w in fit.analysis.warnings)
