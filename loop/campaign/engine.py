@@ -21,7 +21,6 @@ its seed.
 from __future__ import annotations
 
 import gc
-import hashlib
 import logging
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -48,11 +47,6 @@ log = logging.getLogger(__name__)
 
 CampaignEvent = Callable[[str, Mapping[str, Any]], None]
 """Progress callback: ``(kind, data)`` with kind in round_started, round_planned, observed, waiting, finished."""
-
-
-def derive_seed(*parts: object) -> int:
-    """A 32-bit seed from anything printable (stable across processes and machines)."""
-    return int.from_bytes(hashlib.sha256(":".join(map(str, parts)).encode()).digest()[:4], "little")
 
 
 class Campaign:

@@ -7,6 +7,7 @@ that each step's ledger write sits right before the action it records.
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
 import json
 import logging
@@ -29,6 +30,11 @@ __all__ = ["RoundPlanner"]
 log = logging.getLogger(__name__)
 
 _EMPTY_ROUNDS_BEFORE_EXHAUSTED = 3
+
+
+def derive_seed(*parts: object) -> int:
+    """A 32-bit seed from anything printable (stable across processes and machines)."""
+    return int.from_bytes(hashlib.sha256(":".join(map(str, parts)).encode()).digest()[:4], "little")
 
 
 def stage_clock() -> tuple[float, float]:
@@ -90,8 +96,6 @@ class RoundPlanner:
 
         c, ledger = self.c, self.c.ledger
         index = self.next_index()
-        from loop.campaign.engine import derive_seed
-
         rng_seed = derive_seed(c.config.seed, "round", index)
         pending = c.pending()
         now = c.now()
