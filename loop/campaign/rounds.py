@@ -178,6 +178,8 @@ class RoundPlanner:
         t0 = stage_clock()
         selections = ranker.select(cands, q, pending_cands)
         self.add_time("ranker", t0)
+        rnd.ranking = ranker.ranking_note()
+        log.info("round %d ranked by %s", index, rnd.ranking.text())
         selections = self._validate_selections(selections, {c_.id for c_ in cands}, q)
         ledger.record_selections(index, selections)
 
@@ -354,6 +356,10 @@ class RoundPlanner:
         c.tracker.log_metrics(metrics, step=rnd.index)
         crash_point("mlflow_logging")
         if c.tracker.active:
+            if rnd.ranking is not None:
+                c.tracker.set_tags({"crystaloop.acquisition": rnd.ranking.acquisition,
+                                    "crystaloop.ranking": rnd.ranking.text()})
+                c.tracker.log_text(rnd.ranking.model_dump_json(indent=1), f"rounds/{rnd.index:04d}/ranking.json")
             c.tracker.then(lambda: self._log_round_artifacts(rnd.index))
         rnd.finished_at = c.now()
 
