@@ -680,8 +680,9 @@ class BotorchRanker(Ranker):
         if kind is None:
             return "no model-based selection yet"
         if kind == "qLogProbabilityFeasible":
-            what = "goal probability" if self.goal_bounds() is not None else "probability of meeting the constraints"
-            label = f"{what} log P(batch meets every condition) over {outputs}"
+            goal = self.goal_bounds() is not None
+            what = "goal probability" if goal else "constraint probability"
+            label = f"{what} log P(batch meets the {'goal' if goal else 'constraints'}) over {outputs}"
         else:
             short = _ACQUISITION_NAMES.get(kind, kind)
             label = f"{short} over {outputs}" + (f" (beta {self.config.ucb_beta:g})" if short == "qUCB" else "")
