@@ -30,6 +30,7 @@ __all__ = [
     "UnidentifiedPeak",
     "UnidentifiedResidual",
     "Precursor",
+    "RankingNote",
     "Receipt",
     "Recipe",
     "RequestStatus",
@@ -335,6 +336,20 @@ class LabCapabilities(_Record):
     recipe_kind: Literal["tabular", "synthesis"] = "tabular"
 
 
+class RankingNote(_Record):
+    """How a round's batch was ranked: the acquisition in use, the ranker's fallback (if it used
+    one instead) and what it left out, e.g. ``skips output 'yield': ... constant value 0``."""
+
+    acquisition: str
+    fallback: str | None = None
+    skipped: list[str] = Field(default_factory=list)
+
+    def text(self) -> str:
+        """One line: ``fallback`` when there was one, else ``acquisition``; then the skips."""
+        parts = [self.fallback or self.acquisition, *(f"skips {s}" for s in self.skipped)]
+        return "; ".join(parts)
+
+
 class Round(_Record):
     """One pass through propose -> screen -> rank -> submit."""
 
@@ -347,3 +362,4 @@ class Round(_Record):
     pending_at_start: list[str] = Field(default_factory=list)
     rng_seed: int = 0
     model_versions: dict[str, str] = Field(default_factory=dict)
+    ranking: RankingNote | None = None

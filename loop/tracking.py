@@ -186,6 +186,14 @@ class Tracker:
         if batch:
             self._put(self.client.log_batch, self.run_id, batch)
 
+    def set_tags(self, tags: Mapping[str, str]) -> None:
+        """Set (or overwrite) run tags, e.g. the acquisition the latest round ranked by."""
+        if not self.active:
+            return
+        from mlflow.entities import RunTag
+
+        self._put(self.client.log_batch, self.run_id, [], [], [RunTag(k, str(v)[:5000]) for k, v in tags.items()])
+
     def log_text(self, text: str, artifact_file: str) -> None:
         if self.active:
             self._put(self.client.log_text, self.run_id, text, artifact_file)

@@ -54,6 +54,10 @@ class _PosteriorRanker(BotorchRanker):
     def _score(self, X: np.ndarray) -> torch.Tensor:
         raise NotImplementedError
 
+    def _acquisition_label(self) -> str:
+        what = (type(self).__doc__ or self.name).strip().splitlines()[0].rstrip(".")
+        return f"{what} over {', '.join(s.name for s in self._specs if s.role != 'constraint') or 'nothing'}"
+
     def acquisition(self, candidates: Sequence[Candidate], pending: Sequence[Candidate]) -> np.ndarray:
         if not candidates:
             return np.zeros(0)

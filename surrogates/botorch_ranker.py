@@ -90,7 +90,7 @@ from pydantic import Field, field_validator
 from loop.errors import InputDataError
 from loop.interfaces import PluginConfig, Ranker, resolve_device
 from loop.objectives import AllOf, Condition
-from loop.records import Candidate, Observation, Selection
+from loop.records import Candidate, Observation, RankingNote, Selection
 from surrogates.acquisition import (
     OutcomeSpec,
     build_acquisition,
@@ -229,6 +229,8 @@ class BotorchRanker(Ranker):
         self.featurizer: Featurizer | None = None
         self.skips: list[dict[str, str]] = []
         self.fallback: str | None = "not fitted"
+        self._ranked_by: str | None = None  # the acquisition class of the last model-based select
+        self._fallback_used: str | None = None  # the fallback the last select used instead
         self._model = None
         self._specs: list[OutcomeSpec] = []
         self._warps: dict[str, OutcomeWarp] = {}
@@ -634,13 +636,16 @@ class BotorchRanker(Ranker):
         if not pool or q <= 0:
             return []
         self._estimate_e_hull(pool)
+        self._ranked_by = self._fallback_used = None
         if self._model is None:
             lw = self._prior_log_weight(pool)
             if lw is None:
+                self._fallback_used = f"random batch ({self.fallback})"
                 log.info("botorch ranker falls back to random selection (%s)", self.fallback)
                 order = self._rng.permutation(len(pool))[:q]
                 return [Selection(candidate_id=pool[i].id, score=0.0, rank=r) for r, i in enumerate(order)]
-            log.info("botorch ranker ranks by its prior weights, p_synth and feasibility (%s)", self.fallback)
+            self._fallback_used = f"ranks by its prior weights, p_synth and feasibility ({self.fallback})"
+            log.info("botorch ranker %s", self._fallback_used)
             order = np.lexsort((self._rng.random(len(pool)), -lw))[:q]
             return [Selection(candidate_id=pool[i].id, score=float(lw[i]), rank=r) for r, i in enumerate(order) if np.isfinite(lw[i])]
         X, ok, Xp, lw = self._prepare(pool, pending)
@@ -650,8 +655,10 @@ class BotorchRanker(Ranker):
         if self.config.prefilter is not None and len(pool) > self.config.prefilter:
             idx_map = prefilter(self._model, Xt, self._specs, lw, self.config.prefilter)
             Xt, lwt = Xt[idx_map], lwt[idx_map]
+        acqf = self._acqf(Xp)
+        self._ranked_by = type(acqf).__name__
         chosen, scores = greedy_discrete(
-            self._acqf(Xp), Xt, min(q, int(ok.sum()) or q), X_pending=Xp, log_weight=lwt, lazy=self.config.lazy_greedy
+            acqf, Xt, min(q, int(ok.sum()) or q), X_pending=Xp, log_weight=lwt, lazy=self.config.lazy_greedy
         )
         picks = [int(idx_map[i]) for i in chosen]
         pred = self.predict([pool[i] for i in picks])
@@ -665,3 +672,38 @@ class BotorchRanker(Ranker):
 
     def model_version(self) -> str:
         return f"{self.name}-{self.version}-n{self._n_fit}"
+
+    def _acquisition_label(self) -> str:
+        """The acquisition of the last model-based :meth:`select`, by name, with what it is over."""
+        outputs = ", ".join(s.name for s in self._specs) or "nothing"
+        kind = self._ranked_by
+        if kind is None:
+            return "no model-based selection yet"
+        if kind == "qLogProbabilityFeasible":
+            goal = self.goal_bounds() is not None
+            what = "goal probability" if goal else "constraint probability"
+            label = f"{what} log P(batch meets the {'goal' if goal else 'constraints'}) over {outputs}"
+        else:
+            short = _ACQUISITION_NAMES.get(kind, kind)
+            label = f"{short} over {outputs}" + (f" (beta {self.config.ucb_beta:g})" if short == "qUCB" else "")
+        weights = [name for name, on in (("p_synth", self._synth is not None),
+                                         ("feasibility", self.config.feasibility and self._feas.active)) if on]
+        return label + (f" + log {' + log '.join(weights)}" if weights else "")
+
+    def ranking_note(self) -> RankingNote:
+        """The acquisition (or the fallback) of the last :meth:`select` and the outputs it skipped."""
+        skipped = [f"{s['what']}: {s['reason']}" for s in self.skips if not s["what"].startswith(("candidate ", "observation "))]
+        n_cands = sum(1 for s in self.skips if s["what"].startswith("candidate "))
+        if n_cands:
+            skipped.append(f"{n_cands} candidate(s) without finite features")
+        if self._fallback_used is not None:
+            return RankingNote(acquisition=f"{self.name} fallback", fallback=self._fallback_used, skipped=skipped)
+        return RankingNote(acquisition=self._acquisition_label(), skipped=skipped)
+
+
+_ACQUISITION_NAMES = {
+    "qUpperConfidenceBound": "qUCB",
+    "qLogExpectedImprovement": "qLogEI",
+    "FastqLogNEI": "qLogNEI",
+    "FastqLogNEHVI": "qLogNEHVI",
+}

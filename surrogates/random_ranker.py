@@ -12,7 +12,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from loop.interfaces import Ranker
-from loop.records import Candidate, Observation
+from loop.records import Candidate, Observation, RankingNote
 
 __all__ = ["RandomRanker"]
 
@@ -33,3 +33,6 @@ class RandomRanker(Ranker):
         # One uniform number per candidate, fixed by (seed, data size, candidate id): order-independent.
         base = f"{self.context.seed}:{self._n_fitted}:"
         return np.array([(_key(base + c.id) >> 11) / float(1 << 53) for c in candidates], dtype=float)
+
+    def ranking_note(self) -> RankingNote:
+        return RankingNote(acquisition="uniform random order (seeded by campaign seed and observations)")

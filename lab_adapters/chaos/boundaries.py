@@ -1,7 +1,7 @@
 """Fuzz boundaries of the lab adapters: result files, XRD files, HTTP payloads.
 
-Registered with :func:`lab_adapters.chaos.fuzz.register_boundary`; :func:`fuzz_boundaries`
-imports this module so ``crystaloop chaos`` exercises them with the core boundaries.
+Listed in :data:`ADAPTER_BOUNDARIES`, which :data:`lab_adapters.chaos.fuzz.BOUNDARIES` joins to
+the core boundaries, so ``crystaloop chaos`` exercises them all.
 """
 
 from __future__ import annotations
@@ -12,11 +12,12 @@ from pathlib import Path
 
 import numpy as np
 
-from lab_adapters.chaos.fuzz import BoundaryResult, _check, _mutate_text, register_boundary
+from lab_adapters.chaos.mutate import Boundary, BoundaryResult, check, mutate_text
 from loop.errors import CrystaloopError
 
+__all__ = ["ADAPTER_BOUNDARIES"]
 
-@register_boundary("result_json")
+
 def _fuzz_result_json(work: Path, rng: np.random.Generator, n: int) -> BoundaryResult:
     """A filedrop result file: every malformed one raises an error naming the field."""
     from lab_adapters.filedrop_files import parse_result
@@ -26,7 +27,7 @@ def _fuzz_result_json(work: Path, rng: np.random.Generator, n: int) -> BoundaryR
     junk: list[object] = [math.nan, math.inf, -1.0, "high", None, [1], {"value": "x"}, {"value": 1, "uncertainty": -2}]
     for i in range(n):
         if i % 2:
-            text = _mutate_text(json.dumps(base), rng)
+            text = mutate_text(json.dumps(base), rng)
         else:
             doc = json.loads(json.dumps(base))
             key = ["y", "yield", "request_id", "success", "extra_field"][int(rng.integers(5))]
@@ -36,11 +37,10 @@ def _fuzz_result_json(work: Path, rng: np.random.Generator, n: int) -> BoundaryR
             else:
                 doc[key] = value
             text = json.dumps(doc)
-        _check(res, f"result {i}", lambda t=text: parse_result(t, properties=["y", "yield"], allow_negative=set(), strict_properties=True), None)
+        check(res, f"result {i}", lambda t=text: parse_result(t, properties=["y", "yield"], allow_negative=set(), strict_properties=True), None)
     return res
 
 
-@register_boundary("xrd_files")
 def _fuzz_xrd(work: Path, rng: np.random.Generator, n: int) -> BoundaryResult:
     """Powder patterns: NaN or negative counts, wrong columns, truncation, junk -> a named error."""
     from lab_adapters.xrd import read_pattern
@@ -51,15 +51,14 @@ def _fuzz_xrd(work: Path, rng: np.random.Generator, n: int) -> BoundaryResult:
     base = "\n".join(f"{a:.3f} {b:.1f}" for a, b in zip(tt, counts, strict=True))
     for i in range(n):
         path = work / f"pattern-{i}.{['xy', 'csv', 'xrdml'][i % 3]}"
-        text = _mutate_text(base if i % 3 != 2 else "<xrdMeasurements>" + base[:200], rng)
+        text = mutate_text(base if i % 3 != 2 else "<xrdMeasurements>" + base[:200], rng)
         if i % 4 == 0:
             text = text.replace("100.0", "-5.0", 3)
         path.write_text(text.replace(" ", "," if path.suffix == ".csv" else " "), encoding="utf-8", errors="replace")
-        _check(res, path.name, lambda p=path: read_pattern(p), path.name)
+        check(res, path.name, lambda p=path: read_pattern(p), path.name)
     return res
 
 
-@register_boundary("http_payloads")
 def _fuzz_http(work: Path, rng: np.random.Generator, n: int) -> BoundaryResult:
     """The lab server's API: junk bodies get a 4xx with a message, and nothing is submitted."""
     from fastapi.testclient import TestClient
@@ -78,7 +77,7 @@ def _fuzz_http(work: Path, rng: np.random.Generator, n: int) -> BoundaryResult:
     client = TestClient(create_app(service, token))
     bodies: list[str] = ['{"requests": [{"request_id": 1}]}', "[]", "null", "Infinity", '{"requests": "all"}', "{", '{"request_ids": [NaN]}']
     for i in range(n):
-        body = bodies[i % len(bodies)] if i < len(bodies) else _mutate_text(bodies[int(rng.integers(len(bodies)))], rng)
+        body = bodies[i % len(bodies)] if i < len(bodies) else mutate_text(bodies[int(rng.integers(len(bodies)))], rng)
         route = ["submit", "known", "cancel"][i % 3]
         res.tried += 1
         try:
@@ -101,3 +100,10 @@ def _fuzz_http(work: Path, rng: np.random.Generator, n: int) -> BoundaryResult:
     else:
         res.rejected += 1
     return res
+
+
+ADAPTER_BOUNDARIES: dict[str, Boundary] = {
+    "result_json": _fuzz_result_json,
+    "xrd_files": _fuzz_xrd,
+    "http_payloads": _fuzz_http,
+}

@@ -13,7 +13,6 @@ from __future__ import annotations
 import json
 import logging
 import math
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -21,21 +20,12 @@ from typing import Any
 import numpy as np
 import yaml
 
-from loop.errors import CrystaloopError
+from lab_adapters.chaos.boundaries import ADAPTER_BOUNDARIES
+from lab_adapters.chaos.mutate import Boundary, BoundaryResult, check, mutate_text
 
-__all__ = ["FuzzReport", "fuzz_boundaries", "register_boundary"]
+__all__ = ["BOUNDARIES", "FuzzReport", "fuzz_boundaries"]
 
 log = logging.getLogger(__name__)
-
-Boundary = Callable[[Path, np.random.Generator, int], "BoundaryResult"]
-_BOUNDARIES: dict[str, Boundary] = {}
-
-
-@dataclass
-class BoundaryResult:
-    tried: int = 0
-    rejected: int = 0
-    findings: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -51,53 +41,6 @@ class FuzzReport:
         return [f"{name}: {f}" for name, b in self.by_boundary.items() for f in b.findings]
 
 
-def register_boundary(name: str) -> Callable[[Boundary], Boundary]:
-    def deco(fn: Boundary) -> Boundary:
-        _BOUNDARIES[name] = fn
-        return fn
-
-    return deco
-
-
-def _mutate_text(text: str, rng: np.random.Generator) -> str:
-    kind = int(rng.integers(8))
-    if kind == 0:
-        return text[: int(rng.integers(0, max(len(text), 1)))]
-    if kind == 1:
-        i = int(rng.integers(0, max(len(text), 1)))
-        return text[:i] + "".join(chr(int(c)) for c in rng.integers(0, 0x2FF, size=8)) + text[i:]
-    if kind == 2:
-        return "\ufeff" + text
-    if kind == 3:
-        lines = text.splitlines()
-        if lines:
-            del lines[int(rng.integers(len(lines)))]
-        return "\n".join(lines)
-    if kind == 4:
-        return text.replace("1", "nan", 1)
-    if kind == 5:
-        return text.replace("0", "inf", 1)
-    if kind == 6:
-        return text.replace(",", ";", 2)
-    return bytes(rng.integers(0, 256, size=64, dtype=np.uint8)).decode("latin-1")
-
-
-def _check(result: BoundaryResult, what: str, fn: Callable[[], Any], must_name: str | None) -> None:
-    result.tried += 1
-    try:
-        fn()
-    except CrystaloopError as exc:
-        result.rejected += 1
-        msg = str(exc)
-        if not msg.strip():
-            result.findings.append(f"{what}: error with an empty message")
-        elif must_name and must_name not in msg:
-            result.findings.append(f"{what}: error does not name {must_name!r}: {msg[:200]}")
-    except Exception as exc:  # anything else is a crash a user would see as a traceback
-        result.findings.append(f"{what}: {type(exc).__name__}: {str(exc)[:200]}")
-
-
-@register_boundary("campaign_yaml")
 def _fuzz_yaml(work: Path, rng: np.random.Generator, n: int) -> BoundaryResult:
     from lab_adapters.chaos.kills import chaos_config
     from loop.config import load_config
@@ -107,18 +50,17 @@ def _fuzz_yaml(work: Path, rng: np.random.Generator, n: int) -> BoundaryResult:
     for i in range(n):
         path = work / f"fuzz-{i}.yaml"
         if i % 2:
-            path.write_text(_mutate_text(base, rng), encoding="utf-8", errors="replace")
+            path.write_text(mutate_text(base, rng), encoding="utf-8", errors="replace")
         else:
             data = chaos_config()
             keys = ["budget", "lab", "generator", "objectives", "seed", "name"]
             k = keys[int(rng.integers(len(keys)))]
             data[k] = [None, "x", -1, {"kind": "nope"}, [1, 2], math.nan][int(rng.integers(6))]
             path.write_text(yaml.safe_dump(data))
-        _check(res, path.name, lambda p=path: load_config(p), path.name)
+        check(res, path.name, lambda p=path: load_config(p), path.name)
     return res
 
 
-@register_boundary("csv_pool")
 def _fuzz_csv(work: Path, rng: np.random.Generator, n: int) -> BoundaryResult:
     from loop.tables import load_design_table
 
@@ -127,12 +69,11 @@ def _fuzz_csv(work: Path, rng: np.random.Generator, n: int) -> BoundaryResult:
     base = "a,b,c,y\n" + "\n".join(",".join(map(str, [*row, float(row.sum())])) for row in x) + "\n"
     for i in range(n):
         path = work / f"fuzz-{i}.csv"
-        path.write_text(_mutate_text(base, rng), encoding="utf-8", errors="replace")
-        _check(res, path.name, lambda p=path: load_design_table(p, inputs=["a", "b", "c"]).truth("y"), path.name)
+        path.write_text(mutate_text(base, rng), encoding="utf-8", errors="replace")
+        check(res, path.name, lambda p=path: load_design_table(p, inputs=["a", "b", "c"]).truth("y"), path.name)
     return res
 
 
-@register_boundary("cif_structures")
 def _fuzz_cif(work: Path, rng: np.random.Generator, n: int) -> BoundaryResult:
     import pandas as pd
     from pymatgen.core import Lattice, Structure
@@ -143,12 +84,11 @@ def _fuzz_cif(work: Path, rng: np.random.Generator, n: int) -> BoundaryResult:
     cif = Structure(Lattice.cubic(5.64), ["Na", "Cl"], [[0, 0, 0], [0.5, 0.5, 0.5]]).to(fmt="cif")
     for i in range(n):
         path = work / f"fuzz-cif-{i}.csv"
-        pd.DataFrame({"cif": [_mutate_text(cif, rng)], "y": [1.0]}).to_csv(path, index=False)
-        _check(res, path.name, lambda p=path: load_design_table(p, cif_column="cif"), path.name)
+        pd.DataFrame({"cif": [mutate_text(cif, rng)], "y": [1.0]}).to_csv(path, index=False)
+        check(res, path.name, lambda p=path: load_design_table(p, cif_column="cif"), path.name)
     return res
 
 
-@register_boundary("observations")
 def _fuzz_observations(work: Path, rng: np.random.Generator, n: int) -> BoundaryResult:
     from lab_adapters.chaos.kills import chaos_config, ledger_fingerprint
     from loop.campaign.engine import Campaign
@@ -166,20 +106,28 @@ def _fuzz_observations(work: Path, rng: np.random.Generator, n: int) -> Boundary
             before = ledger_fingerprint(d)
             value = bad_values[int(rng.integers(len(bad_values)))]
             rid = reqs[i % len(reqs)].request_id
-            _check(res, f"observe {value!r}", lambda r=rid, v=value: campaign.observe(r, {"y": v}), "y")
+            check(res, f"observe {value!r}", lambda r=rid, v=value: campaign.observe(r, {"y": v}), "y")
             if ledger_fingerprint(d) != before:
                 res.findings.append(f"observe {value!r} changed the ledger")
-            _check(res, "observe unknown request", lambda: campaign.observe("no-such-request", {"y": 1.0}), "no-such-request")
+            check(res, "observe unknown request", lambda: campaign.observe("no-such-request", {"y": 1.0}), "no-such-request")
     return res
+
+
+BOUNDARIES: dict[str, Boundary] = {
+    "campaign_yaml": _fuzz_yaml,
+    "csv_pool": _fuzz_csv,
+    "cif_structures": _fuzz_cif,
+    "observations": _fuzz_observations,
+    **ADAPTER_BOUNDARIES,
+}
+"""Every input boundary ``crystaloop chaos`` fuzzes: the core ones here, the lab adapters' beside them."""
 
 
 def fuzz_boundaries(work: Path, n: int = 25, seed: int = 0) -> FuzzReport:
     """Run every registered boundary ``n`` times; returns tries and findings per boundary."""
-    from lab_adapters.chaos import boundaries as _extra  # noqa: F401  (registers adapter boundaries)
-
     report = FuzzReport()
     rng = np.random.default_rng(seed)
-    for name, fn in _BOUNDARIES.items():
+    for name, fn in BOUNDARIES.items():
         sub = work / name
         sub.mkdir(parents=True, exist_ok=True)
         report.by_boundary[name] = fn(sub, rng, n)

@@ -21,7 +21,6 @@ its seed.
 from __future__ import annotations
 
 import gc
-import hashlib
 import logging
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -48,11 +47,6 @@ log = logging.getLogger(__name__)
 
 CampaignEvent = Callable[[str, Mapping[str, Any]], None]
 """Progress callback: ``(kind, data)`` with kind in round_started, round_planned, observed, waiting, finished."""
-
-
-def derive_seed(*parts: object) -> int:
-    """A 32-bit seed from anything printable (stable across processes and machines)."""
-    return int.from_bytes(hashlib.sha256(":".join(map(str, parts)).encode()).digest()[:4], "little")
 
 
 class Campaign:
@@ -531,6 +525,7 @@ class Campaign:
                 self.planner.finish_round(rnd)
 
     def _start_tracking(self) -> None:
+        """Open (or continue) the campaign's MLflow run (run() and the first ask/tell call)."""
         run_id = self.ledger.get_meta("mlflow_run_id")
         new_id = self.tracker.start(run_id, self.config.model_dump(mode="json"), self.config.name)
         if new_id is not None and run_id is None:
@@ -539,7 +534,12 @@ class Campaign:
 
     # -- ask / tell ---------------------------------------------------------------------
     def suggest(self, n: int | None = None) -> list[ExperimentRequest]:
-        """Plan a batch of ``n`` (default: batch_size) for a lab you drive yourself."""
+        """Plan a batch of ``n`` (default: batch_size) for a lab you drive yourself.
+
+        Like :meth:`run`, the first call starts the campaign's MLflow run (round metrics,
+        selections and the ranking note are logged per round)."""
+        if not self.tracker.active:
+            self._start_tracking()
         rnd = self.planner.plan(q=n or self.config.budget.batch_size, lab_name="manual")
         if rnd is None:
             return []
@@ -559,7 +559,9 @@ class Campaign:
         failure_reason: str | None = None,
         **extra: Any,
     ) -> bool:
-        """Record a result for a request; values are numbers or ``{value, uncertainty}``."""
+        """Record a result for a request; values are numbers or ``{value, uncertainty}``.
+
+        A new result is tracked as in :meth:`run`: the campaign's summary metrics go to its MLflow run."""
         req = self.ledger.request(request_id)
         obs = Observation.from_raw(
             request_id,
@@ -571,7 +573,12 @@ class Campaign:
             finished_at=self.now(),
             **extra,
         )
-        return self.ledger.record_observation(obs, self.now())
+        recorded = self.ledger.record_observation(obs, self.now())
+        if recorded and self.tracker.enabled:
+            if not self.tracker.active:
+                self._start_tracking()
+            self.tracker.log_metrics(self.summary().metrics(), step=max(self.rounds_done(), 0))
+        return recorded
 
     def import_observations(self, rows: Sequence[tuple[Candidate | Mapping[str, float], Mapping[str, Any]]]) -> int:
         """Bring earlier measurements into this campaign: ``[(candidate or params, values), ...]``.

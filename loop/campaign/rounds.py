@@ -7,6 +7,7 @@ that each step's ledger write sits right before the action it records.
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
 import json
 import logging
@@ -29,6 +30,11 @@ __all__ = ["RoundPlanner"]
 log = logging.getLogger(__name__)
 
 _EMPTY_ROUNDS_BEFORE_EXHAUSTED = 3
+
+
+def derive_seed(*parts: object) -> int:
+    """A 32-bit seed from anything printable (stable across processes and machines)."""
+    return int.from_bytes(hashlib.sha256(":".join(map(str, parts)).encode()).digest()[:4], "little")
 
 
 def stage_clock() -> tuple[float, float]:
@@ -90,8 +96,6 @@ class RoundPlanner:
 
         c, ledger = self.c, self.c.ledger
         index = self.next_index()
-        from loop.campaign.engine import derive_seed
-
         rng_seed = derive_seed(c.config.seed, "round", index)
         pending = c.pending()
         now = c.now()
@@ -174,6 +178,8 @@ class RoundPlanner:
         t0 = stage_clock()
         selections = ranker.select(cands, q, pending_cands)
         self.add_time("ranker", t0)
+        rnd.ranking = ranker.ranking_note()
+        log.info("round %d ranked by %s", index, rnd.ranking.text())
         selections = self._validate_selections(selections, {c_.id for c_ in cands}, q)
         ledger.record_selections(index, selections)
 
@@ -350,6 +356,10 @@ class RoundPlanner:
         c.tracker.log_metrics(metrics, step=rnd.index)
         crash_point("mlflow_logging")
         if c.tracker.active:
+            if rnd.ranking is not None:
+                c.tracker.set_tags({"crystaloop.acquisition": rnd.ranking.acquisition,
+                                    "crystaloop.ranking": rnd.ranking.text()})
+                c.tracker.log_text(rnd.ranking.model_dump_json(indent=1), f"rounds/{rnd.index:04d}/ranking.json")
             c.tracker.then(lambda: self._log_round_artifacts(rnd.index))
         rnd.finished_at = c.now()
 

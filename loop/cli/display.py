@@ -96,12 +96,17 @@ def status_tables(campaign: Campaign, top: int = 10) -> list[Table]:
     if s.hypervolume is not None:
         overview.add_row("hypervolume", _fmt(s.hypervolume))
     overview.add_row("clock", _fmt(campaign.now()))
+    all_rounds = ledger.rounds()
+    latest = next((rnd.ranking for rnd, _ in reversed(all_rounds) if rnd.ranking is not None), None)
+    overview.add_row("ranker", f"{cfg.ranker.kind}: " + (latest.text() if latest else "no round ranked yet"))
 
     rounds = Table(title="rounds")
     for col in ("round", "state", "proposed", "newly kept", "selected", "pending at start"):
         rounds.add_column(col, justify="right")
-    for rnd, state in ledger.rounds()[-top:]:
-        rounds.add_row(str(rnd.index), state, str(rnd.n_proposed), str(rnd.n_kept), str(len(rnd.selected)), str(len(rnd.pending_at_start)))
+    rounds.add_column("ranked by (acquisition or fallback; skips)", justify="left")
+    for rnd, state in all_rounds[-top:]:
+        rounds.add_row(str(rnd.index), state, str(rnd.n_proposed), str(rnd.n_kept), str(len(rnd.selected)), str(len(rnd.pending_at_start)),
+                       rnd.ranking.text() if rnd.ranking else "-")
 
     best = Table(title="best candidates")
     objs = cfg.objectives

@@ -141,7 +141,10 @@ def status(ctx: click.Context, directory: Path, top: int, as_json: bool, watch: 
             s = asdict(campaign.summary())
             s["status"] = campaign.ledger.get_meta("status")
             s["requests"] = campaign.ledger.status_counts()
-            s["rounds"] = len(campaign.ledger.rounds())
+            rounds = campaign.ledger.rounds()
+            s["rounds"] = len(rounds)
+            s["ranking"] = [{"round": rnd.index, **rnd.ranking.model_dump()} for rnd, _ in rounds if rnd.ranking is not None]
+            s["acquisition"] = s["ranking"][-1]["acquisition"] if s["ranking"] else None
             click.echo(json.dumps(s, indent=2))
             return
         console = Console()

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from loop.interfaces.plugin import Plugin
-from loop.records import Candidate, Observation, Selection
+from loop.records import Candidate, Observation, RankingNote, Selection
 
 __all__ = ["Ranker"]
 
@@ -21,6 +21,8 @@ class Ranker(Plugin, abc.ABC):
     ``acquisition(candidates, pending)``: one value per candidate, higher is better; also
     the generator's reward. ``pending`` are candidates submitted but not yet observed.
     ``select(candidates, q, pending)``: a batch of ``q`` distinct candidates, none pending.
+    ``ranking_note()``: what the last ``select`` ranked by (stored with the round; shown by
+    ``crystaloop status``, the report and MLflow).
     """
 
     @abc.abstractmethod
@@ -47,3 +49,7 @@ class Ranker(Plugin, abc.ABC):
     def model_version(self) -> str:
         """A label of the fitted model, stored with each round."""
         return f"{self.name}-{self.version}"
+
+    def ranking_note(self) -> RankingNote:
+        """What the last :meth:`select` ranked by. Rankers with several modes or fallbacks override."""
+        return RankingNote(acquisition=f"{self.name} acquisition")

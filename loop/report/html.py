@@ -151,6 +151,12 @@ def build_report(directory: str | Path, out: str | Path | None = None, top: int 
         page.figure(F.success_figure(observations), "success", "success rate")
 
         page.h(2, "Rounds")
+        notes = [(rnd.index, rnd.ranking) for rnd, _ in ledger.rounds() if rnd.ranking is not None]
+        if notes:
+            page.p(f"Ranker {cfg.ranker.kind}; the latest round ranked by {notes[-1][1].text()}. "
+                   "Per round, the acquisition in use, the fallback the ranker took instead (if any) and what it skipped:")
+            page.table(["round", "acquisition", "fallback", "skipped"],
+                       [[i, n.acquisition, n.fallback or "none", "; ".join(n.skipped) or "nothing"] for i, n in notes], left=0)
         header = ["round", "rank", "request", "candidate", "score"]
         for obj in cfg.objectives:
             header += [f"{obj.name} predicted", f"{obj.name} measured"]

@@ -6,9 +6,9 @@
 
 from __future__ import annotations
 
-from loop.study.aggregate import aggregate_study
+from loop.study.aggregate import aggregate_study, trial_status
 from loop.study.config import StudyConfig, TrialPlan, load_study, parse_study
-from loop.study.runner import StudyError, StudyOutcome, run_study, run_trial, trial_status
+from loop.study.runner import StudyError, StudyOutcome, run_study, run_trial
 
 __all__ = [
     "StudyConfig",

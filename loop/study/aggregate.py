@@ -41,7 +41,7 @@ from loop.config import CampaignConfig, parse_config
 from loop.objectives import Objective, goal_satisfied
 from loop.study.config import StudyConfig, TrialPlan, setting_label
 
-__all__ = ["TableTruth", "TrialRecord", "aggregate_study", "band", "expected_best_of", "load_truth"]
+__all__ = ["TableTruth", "TrialRecord", "aggregate_study", "band", "expected_best_of", "load_truth", "trial_status"]
 
 log = logging.getLogger(__name__)
 
@@ -137,9 +137,24 @@ class TrialRecord:
         return self.status in ("finished", "cancelled")
 
 
+def trial_status(directory: str | Path, url: str | None = None) -> str | None:
+    """The ledger's campaign status (``created``, ``running``, ``finished``, ...); None if no campaign."""
+    from loop.store import Ledger
+
+    directory = Path(directory)
+    if url is None and not (directory / "ledger.db").exists():
+        return None
+    ledger = Ledger.for_directory(directory, url, migrate=url is not None)
+    try:
+        if ledger.get_meta("config") is None:
+            return None
+        return str(ledger.get_meta("status", "created"))
+    finally:
+        ledger.close()
+
+
 def read_trial(plan: TrialPlan, config: CampaignConfig) -> TrialRecord:
     from loop.store import Ledger
-    from loop.study.runner import trial_status
 
     url = config.ledger.url
     status = trial_status(plan.directory, url)

@@ -34,10 +34,11 @@ from pathlib import Path
 from typing import Any, Literal
 
 from loop.errors import ConfigError, CrystaloopError
+from loop.study.aggregate import aggregate_study, trial_status
 from loop.study.config import StudyConfig, TrialPlan
 from loop.tracking import flatten, mlflow_client
 
-__all__ = ["StudyError", "StudyOutcome", "run_study", "run_trial", "trial_status"]
+__all__ = ["StudyError", "StudyOutcome", "run_study", "run_trial"]
 
 log = logging.getLogger(__name__)
 
@@ -70,22 +71,6 @@ class StudyOutcome:
 
 
 # -- one trial (runs inside a Ray worker, or in this process) ----------------------------
-def trial_status(directory: str | Path, url: str | None = None) -> str | None:
-    """The ledger's campaign status (``created``, ``running``, ``finished``, ...); None if no campaign."""
-    from loop.store import Ledger
-
-    directory = Path(directory)
-    if url is None and not (directory / "ledger.db").exists():
-        return None
-    ledger = Ledger.for_directory(directory, url, migrate=url is not None)
-    try:
-        if ledger.get_meta("config") is None:
-            return None
-        return str(ledger.get_meta("status", "created"))
-    finally:
-        ledger.close()
-
-
 def _start_child_run(campaign: Any, plan: TrialPlan, parent_run_id: str) -> None:
     """Create the trial's MLflow run as a child of the study run, before the campaign starts it."""
     from mlflow.entities import Param
@@ -341,8 +326,6 @@ def run_study(
     ``"local"`` runs the trials one after another in this process (no Ray). ``only``
     restricts the call to these trial ids (the aggregate still covers every trial).
     """
-    from loop.study.aggregate import aggregate_study
-
     t0 = time.perf_counter()
     out = Path(output) if output is not None else study.output_dir()
     out.mkdir(parents=True, exist_ok=True)

@@ -7,8 +7,9 @@
 
 from __future__ import annotations
 
-from surrogates.featurize.base import DescriptorFn, FeatureCache, Featurizer, make_featurizer
+from surrogates.featurize.base import DescriptorFn, FeatureCache, Featurizer
 from surrogates.featurize.composition import CompositionFeaturizer, element_table
+from surrogates.featurize.factory import make_featurizer
 from surrogates.featurize.structure import StructureFeaturizer
 from surrogates.featurize.tabular import TabularFeaturizer
 

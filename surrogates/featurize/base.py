@@ -12,7 +12,7 @@ from pymatgen.core import Structure
 from loop.errors import InputDataError
 from loop.records import Candidate
 
-__all__ = ["DescriptorFn", "FeatureCache", "Featurizer", "make_featurizer"]
+__all__ = ["DescriptorFn", "FeatureCache", "Featurizer"]
 
 log = logging.getLogger(__name__)
 
@@ -77,37 +77,3 @@ class Featurizer(abc.ABC):
             return np.zeros((0, len(self.names)))
         return np.stack([self.cache.get(c.id) for c in candidates])  # type: ignore[misc]
 
-
-def make_featurizer(
-    kind: str,
-    candidates: Sequence[Candidate],
-    *,
-    descriptor_fn: DescriptorFn | None = None,
-    fractions: bool = True,
-) -> Featurizer:
-    """Pick a featurizer: ``tabular`` | ``composition`` | ``structure`` | ``auto``.
-
-    ``auto``: structure when the candidates carry structures, composition when they carry
-    only a formula, tabular (over the union of their parameter names) otherwise.
-    """
-    from surrogates.featurize.composition import CompositionFeaturizer
-    from surrogates.featurize.structure import StructureFeaturizer
-    from surrogates.featurize.tabular import TabularFeaturizer
-
-    if kind == "auto":
-        if candidates and all(c.structure is not None or c.relaxed_structure is not None for c in candidates):
-            kind = "structure"
-        elif candidates and all(c.formula for c in candidates) and not any(c.params for c in candidates):
-            kind = "composition"
-        else:
-            kind = "tabular"
-    if kind == "tabular":
-        names = sorted({k for c in candidates for k in c.params})
-        if not names:
-            raise InputDataError("tabular features need candidates with params; none of them has any")
-        return TabularFeaturizer(names)
-    if kind == "composition":
-        return CompositionFeaturizer(fractions=fractions)
-    if kind == "structure":
-        return StructureFeaturizer(fractions=fractions, descriptor_fn=descriptor_fn)
-    raise InputDataError(f"unknown featurizer {kind!r}; valid: auto, tabular, composition, structure")

@@ -1,4 +1,4 @@
-"""``crystaloop bench loop``: arms share one campaign, a miss counts budget + 1, truth is cached."""
+"""``crystaloop bench loop``: arms share one campaign, the first hit is counted (a miss as budget + 1), truth is cached."""
 
 from __future__ import annotations
 
@@ -73,18 +73,27 @@ def _tiny(goal_value: float) -> dict:
 
 
 @pytest.mark.slow
-def test_tiny_bench_misses_count_budget_plus_one_and_the_second_arm_hits_the_truth_cache(tmp_path, monkeypatch):
+def test_tiny_bench_counts_the_first_hit_and_the_second_arm_hits_the_truth_cache(tmp_path, monkeypatch):
     from generators.bench.loop import run_loop_bench
+    from loop.store import Ledger
 
     cache = tmp_path / "cache"
     monkeypatch.setenv("CRYSTALOOP_CACHE", str(cache))
-    base = parse_config(_tiny(-10.0))  # no e_hull is 10 eV/atom below the hull: never reached
-    out = run_loop_bench(base, 1, tmp_path / "runs", arms=[OURS, "gflownet_random"])
+    data = _tiny(10.0)  # every crystal the lab measures is within 10 eV/atom of the hull: the first one hits
+    data["budget"]["stop_on_goal"] = False  # both experiments run, so the hit is counted from the first
+    out = run_loop_bench(parse_config(data), 1, tmp_path / "runs", arms=[OURS, "gflownet_random"])
     for arm in (OURS, "gflownet_random"):
-        assert out["results"][arm]["per_seed"] == [3]  # budget 2 + 1
-        assert out["results"][arm]["goal_reached_fraction"] == 0
+        ledger = Ledger.for_directory(tmp_path / "runs" / arm / "seed0", None)
+        try:
+            observed = ledger.observations()
+        finally:
+            ledger.close()
+        assert len(observed) == 2
+        hits = [i + 1 for i, o in enumerate(observed) if o.success and o.measured()["e_hull"].value <= 10.0]
+        assert out["results"][arm]["per_seed"] == [hits[0]] == [1]
+        assert out["results"][arm]["goal_reached_fraction"] == 1.0
     first, second = out["runs"]
-    assert first["truth_computed"] >= 1
+    assert first["truth_computed"] >= 1 and first["experiments"] == second["experiments"] == 2
     # the same seed proposes the same first GFlowNet crystal in both arms: its truth is cached
     assert second["truth_computed"] < second["experiments"]
     assert truth_files(cache) == first["truth_computed"] + second["truth_computed"]
