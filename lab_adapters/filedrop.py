@@ -345,7 +345,7 @@ class FileDropLab(LabAdapter):
             raise _XRDProblem(f"xrd_file {relative!r}: unsupported type; use one of {list(XRD_SUFFIXES)}", xrd)
         if not xrd.is_file() or xrd.stat().st_size > self.cfg.max_file_bytes:
             raise _XRDProblem(f"xrd_file {relative!r} is not a regular file under {self.cfg.max_file_bytes} bytes", xrd)
-        from lab_adapters.xrd.pattern import read_pattern
+        from lab_adapters.xrd.readers import read_pattern
 
         try:
             read_pattern(xrd)
