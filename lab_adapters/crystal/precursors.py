@@ -93,6 +93,11 @@ class PrecursorSpec:
     def cations(self) -> list[str]:
         return sorted(e.symbol for e in Composition(self.residue).elements if e.symbol not in ("O", "F"))
 
+    @property
+    def oxidation_state(self) -> float | None:
+        """Oxidation state of the cation in the precursor (pymatgen's guess), None if it cannot tell."""
+        return _cation_state(self.formula)
+
     def residue_per_unit(self) -> float:
         """Residue formula units per precursor formula unit (balanced on the cations)."""
         pre, res = Composition(self.formula), Composition(self.residue)
@@ -126,6 +131,16 @@ class PrecursorSpec:
     def decomposition_free_energy(self, temperature_k: float) -> float:
         """``dG_dec(T)`` in eV per precursor formula unit (negative: the precursor decomposes)."""
         return self.decomposition_enthalpy() - temperature_k * self.decomposition_entropy()
+
+
+@functools.lru_cache(maxsize=1024)
+def _cation_state(formula: str) -> float | None:
+    comp = Composition(formula)
+    guesses = comp.oxi_state_guesses()
+    cations = [e.symbol for e in comp.elements if e.symbol not in ("O", "F", "C", "H", "N")]
+    if not guesses or len(cations) != 1:
+        return None
+    return float(guesses[0][cations[0]])
 
 
 def _spec(formula: str, kind: Kind, melting_c: float, residue: str | None = None, dec: float | None = None, rank: int = 1) -> PrecursorSpec:
@@ -175,6 +190,7 @@ CATALOG: dict[str, PrecursorSpec] = {s.formula: s for s in [
     _spec("MnO", "oxide", 1842, rank=4),
     _spec("MnCO3", "carbonate", 1842, "MnO", 400, rank=2),
     _spec("MnF2", "fluoride", 930, rank=1),
+    _spec("MnF3", "fluoride", 600, rank=2),  # decomposes from ~600 C; that stands in for its melting point
     # titanium
     _spec("TiO2", "oxide", 1843, rank=1),
     _spec("Ti2O3", "oxide", 1842, rank=2),

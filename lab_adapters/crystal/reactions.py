@@ -92,6 +92,8 @@ class EnergyLandscape:
     """
 
     def __init__(self, phases: list[LandscapePhase], elements: list[str] | None = None) -> None:
+        phases = [p if all(isinstance(el, Element) for el in p.composition) else
+                  LandscapePhase(p.name, p.composition.element_composition, p.energy_per_atom, p.structure) for p in phases]
         els = sorted(set(elements or []) | {e.symbol for p in phases for e in p.composition.elements})
         have = {p.composition.elements[0].symbol for p in phases if len(p.composition.elements) == 1}
         phases = list(phases) + [LandscapePhase(f"{el}_element", Composition(el), 0.0) for el in els if el not in have]

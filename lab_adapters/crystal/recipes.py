@@ -6,8 +6,9 @@ with ``elements``: a :class:`~lab_adapters.crystal.world.World` or an
 follows a solid-state chemist's rules of thumb, and only them (it never reads the world's
 energies):
 
-- precursors: per cation, the usual commercial precursor (:mod:`.precursors`, best rank) whose
-  residue lies in the world, never the target itself; oxides/carbonates/... for an oxide
+- precursors: per cation, a commercial precursor (:mod:`.precursors`) whose residue lies in
+  the world, never the target itself: the cation's oxidation state in the target first (to
+  the nearest unit), then the usual choice (rank); oxides/carbonates/... for an oxide
   target, fluorides for a fluoride, fluorides for the most electropositive cations of an
   oxyfluoride until its fluorine is supplied;
 - amounts: moles of precursor per mole of target formula unit, balanced on the cations;
@@ -47,7 +48,8 @@ AIR_STATE: dict[str, float] = {
 }
 """Oxidation state a multivalent cation takes in air around 800 C (its stable oxide there)."""
 
-_HARD_TO_REDUCE = {"Ti", "V", "Nb", "Mo", "W", "Ce", "Ni"}
+_HARD_TO_REDUCE = {"Mn", "Fe", "Ti", "V", "Nb", "Mo", "W", "Ce", "Ni"}
+"""Cations whose lower oxidation states need a reducing gas (their lower oxides need pO2 far below 1e-5 bar)."""
 
 
 class RecipePlanner(Plugin, abc.ABC):
@@ -65,6 +67,14 @@ class StoichiometricConfig(PluginConfig):
     t_min_c: float = Field(300.0, description="lowest planned temperature, deg C")
     t_max_c: float = Field(1300.0, description="highest planned temperature, deg C")
     base_time_h: float = Field(6.0, gt=0, description="dwell hours per cation")
+
+
+def _target_states(comp: Composition) -> dict[str, float]:
+    """The target's cation oxidation states (pymatgen's first guess; empty when it has none)."""
+    if comp.num_atoms > 60:
+        return {}
+    guesses = comp.oxi_state_guesses()
+    return {k: float(v) for k, v in guesses[0].items()} if guesses else {}
 
 
 def _elements(world: Any) -> list[str]:
@@ -95,6 +105,10 @@ class StoichiometricPlanner(RecipePlanner):
         if not out:
             raise StructureError(f"no commercial precursor carries {element} into {target.reduced_formula} "
                                  f"in the world {'-'.join(_elements(world))}")
+        state = _target_states(target).get(element)
+        if state is not None:  # the cation's oxidation state in the target first, then the usual choice
+            out.sort(key=lambda s: (round(abs((s.oxidation_state if s.oxidation_state is not None else state) - state) + 0.01),
+                                    s.rank, s.formula))
         return out
 
     def choose_precursors(self, comp: Composition, world: Any) -> list[PrecursorSpec]:
@@ -134,10 +148,9 @@ class StoichiometricPlanner(RecipePlanner):
         symbols = {e.symbol for e in comp.elements}
         if "O" not in symbols:
             return "Ar"
-        guesses = comp.oxi_state_guesses() if comp.num_atoms <= 60 else ()
-        if not guesses:
+        states = _target_states(comp)
+        if not states:
             return "air"
-        states = guesses[0]
         low = [el for el in states if el in AIR_STATE and states[el] < AIR_STATE[el] - 0.5]
         if low:
             return "H2/Ar" if any(el in _HARD_TO_REDUCE for el in low) else "Ar"

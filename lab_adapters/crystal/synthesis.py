@@ -55,8 +55,11 @@ __all__ = [
     "SynthesisOutcome",
     "Target",
     "hidden_factor",
+    "landscape_of",
+    "stable_int",
     "synthesize",
     "synthesize_on",
+    "target_in",
     "validate_recipe",
 ]
 
@@ -132,13 +135,14 @@ class Target:
     landscape_name: str | None = None
 
 
-def _stable_int(text: str) -> int:
+def stable_int(text: str) -> int:
+    """A 32-bit integer of a text, the same in every process (seeds keyed by names)."""
     return int.from_bytes(hashlib.sha256(text.encode()).digest()[:4], "little")
 
 
 def hidden_factor(key: str, seed: int, sd: float) -> float:
     """A rate factor fixed per (kinetics seed, key): LogNormal(0, sd)."""
-    rng = np.random.default_rng([seed & 0xFFFFFFFF, _stable_int(key)])
+    rng = np.random.default_rng([seed & 0xFFFFFFFF, stable_int(key)])
     return float(np.exp(rng.normal(0.0, sd)))
 
 
