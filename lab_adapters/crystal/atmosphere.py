@@ -53,7 +53,7 @@ def normalize_atmosphere(name: str | None) -> str:
     key = name.strip().upper().replace(" ", "")
     key = "FORMING GAS" if key == "FORMINGGAS" else key
     if key not in _ALIASES:
-        raise InputDataError(f"recipe.atmosphere: unknown atmosphere {name!r}; valid: {', '.join(ATMOSPHERES)}",
+        raise InputDataError(f"unknown atmosphere {name!r}; valid: {', '.join(ATMOSPHERES)}",
                              source="recipe.atmosphere")
     return _ALIASES[key]
 

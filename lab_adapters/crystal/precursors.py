@@ -33,7 +33,7 @@ import functools
 import gzip
 import json
 from dataclasses import dataclass
-from importlib import resources
+from pathlib import Path
 from typing import Literal
 
 from pymatgen.core import Composition
@@ -244,9 +244,13 @@ CATALOG: dict[str, PrecursorSpec] = {s.formula: s for s in [
 
 @functools.cache
 def _experimental_table() -> dict[str, float]:
-    path = resources.files("pymatgen.analysis.compatibility") / "exp_compounds.json.gz"
-    with path.open("rb") as fh:
-        rows = json.loads(gzip.decompress(fh.read()))
+    # located beside pymatgen.core: importing pymatgen.analysis.compatibility itself takes seconds
+    import pymatgen.core
+
+    path = Path(pymatgen.core.__file__).resolve().parents[1] / "analysis" / "compatibility" / "exp_compounds.json.gz"
+    if not path.is_file():
+        raise InputDataError(f"pymatgen's experimental table is missing: {path}", source=str(path))
+    rows = json.loads(gzip.decompress(path.read_bytes()))
     out: dict[str, float] = {}
     for row in rows:
         comp = Composition(row["formula"])
@@ -303,6 +307,7 @@ def _reference_melting_c(element: str, fluoride: bool) -> float:
     return min(stable, key=lambda s: s.rank).melting_c if stable else 1500.0
 
 
+@functools.lru_cache(maxsize=4096)
 def melting_point_c(formula: str) -> float:
     """Melting point (deg C): the catalog's, else the cation-weighted mean of the cations' simplest
     stable oxide (or fluoride, for a compound with more F than O) -- an estimate for intermediates."""
@@ -319,6 +324,7 @@ def melting_point_c(formula: str) -> float:
     return sum(n * _reference_melting_c(el, fluoride) for el, n in cations) / total
 
 
+@functools.lru_cache(maxsize=4096)
 def reactive_temperature_c(formula: str, tammann: float) -> float:
     """Temperature (deg C) from which a solid takes part in reactions.
 

@@ -40,52 +40,71 @@ def recipe_variants(
     composition: Composition | str, world: Any, planner: StoichiometricPlanner, n: int, rng: np.random.Generator,
     furnace_max_c: float = 1500.0,
 ) -> list[Recipe]:
-    """The default recipe first, then up to ``n - 1`` distinct variants, each changing 1-3 of:
-    a precursor (another commercial one for the same cation), the temperature (+-100/200 C),
-    the dwell time (x0.5, x2, x4), the atmosphere, a 10 % excess of a volatile element's precursor."""
+    """The default recipe first, then up to ``n - 1`` distinct variants, one factor at a time as a chemist
+    would vary it: each other atmosphere, another commercial precursor per cation, the temperature
+    -100/+100 C (then -200/+200), the dwell time x2 (then x0.5, x4), a 10 % excess of a volatile
+    element's precursor; past those, random combinations of 2-3 such changes."""
     comp = Composition(composition).reduced_composition
     default = planner.plan(comp, world)
-    out, seen = [default], {_key(default)}
-    options = {el: planner.precursor_options(el, comp, world) for el in (p_.cations[0] for p_ in map(precursor, [p.formula for p in default.precursors]))}
-    atmospheres = [a for a in ATMOSPHERES if a != "N2"] if "O" in [e.symbol for e in comp.elements] else ["Ar", "air"]
+    has_o = "O" in [e.symbol for e in comp.elements]
+    atmospheres = [a for a in ATMOSPHERES if a != "N2"] if has_o else ["Ar", "air"]
 
-    def change(r: Recipe, what: str) -> Recipe:
-        if what == "precursor":
-            i = int(rng.integers(len(r.precursors)))
-            spec = precursor(r.precursors[i].formula)
-            el = spec.cations[0]
-            alts = [s for s in options.get(el, []) if s.formula != spec.formula]
-            if not alts:
-                return r
-            new = alts[int(rng.integers(len(alts)))]
-            moles = r.precursors[i].amount * Composition(spec.formula)[el] / Composition(new.formula)[el]
-            pre = list(r.precursors)
-            pre[i] = Precursor(formula=new.formula, amount=round(moles, 6))
-            return r.model_copy(update={"precursors": pre})
-        if what == "temperature":
-            t = float(r.temperature_c or 800.0) + float(rng.choice([-200, -100, 100, 200]))
-            return r.model_copy(update={"temperature_c": min(max(t, 200.0), furnace_max_c)})
-        if what == "time":
-            return r.model_copy(update={"time_h": float(r.time_h or 12.0) * float(rng.choice([0.5, 2.0, 4.0]))})
-        if what == "atmosphere":
-            return r.model_copy(update={"atmosphere": str(rng.choice([a for a in atmospheres if a != r.atmosphere]))})
+    def with_precursor(r: Recipe, i: int, formula: str) -> Recipe:
+        spec = precursor(r.precursors[i].formula)
+        el = spec.cations[0]
+        moles = r.precursors[i].amount * Composition(spec.formula)[el] / Composition(formula)[el]
+        pre = list(r.precursors)
+        pre[i] = Precursor(formula=formula, amount=round(moles, 6))
+        return r.model_copy(update={"precursors": pre})
+
+    def with_excess(r: Recipe) -> Recipe | None:
         vol = [i for i, p in enumerate(r.precursors) if set(precursor(p.formula).cations) & set(VOLATILE)]
         if not vol:
-            return r
+            return None
         pre = list(r.precursors)
         pre[vol[0]] = Precursor(formula=pre[vol[0]].formula, amount=round(pre[vol[0]].amount * 1.1, 6))
         return r.model_copy(update={"precursors": pre})
 
-    kinds = ["precursor", "temperature", "time", "atmosphere", "excess"]
-    for _ in range(50 * n):
-        if len(out) >= n:
-            break
-        r = default
-        for what in rng.choice(kinds, size=int(rng.integers(1, 4)), replace=False):
-            r = change(r, str(what))
-        if _key(r) not in seen:
+    def single_changes(r: Recipe) -> list[list[Recipe]]:
+        """Groups of one-factor changes, most informative first."""
+        t0, h0 = float(r.temperature_c or 800.0), float(r.time_h or 12.0)
+        groups = [[r.model_copy(update={"atmosphere": a}) for a in atmospheres if a != r.atmosphere]]
+        alts = []
+        for i, p in enumerate(r.precursors):
+            spec = precursor(p.formula)
+            others = [s.formula for s in planner.precursor_options(spec.cations[0], comp, world) if s.formula != spec.formula]
+            if others:
+                alts.append(with_precursor(r, i, others[int(rng.integers(len(others)))]))
+        groups.append(alts)
+        groups.append([r.model_copy(update={"temperature_c": min(max(t0 + d, 200.0), furnace_max_c)}) for d in (-100.0, 100.0)])
+        groups.append([r.model_copy(update={"time_h": h0 * 2.0})])
+        groups.append([x for x in [with_excess(r)] if x is not None])
+        groups.append([r.model_copy(update={"temperature_c": min(max(t0 + d, 200.0), furnace_max_c)}) for d in (-200.0, 200.0)])
+        groups.append([r.model_copy(update={"time_h": h0 * f}) for f in (0.5, 4.0)])
+        return groups
+
+    out, seen = [default], {_key(default)}
+
+    def add(r: Recipe) -> None:
+        if len(out) < n and _key(r) not in seen:
             seen.add(_key(r))
             out.append(r.model_copy(update={"params": {**default.params, "variant": len(out)}}))
+
+    groups = single_changes(default)
+    for group in groups:
+        for r in group:
+            add(r)
+    singles = [r for g in groups for r in g]
+    for _ in range(50 * n):
+        if len(out) >= n or not singles:
+            break
+        r = singles[int(rng.integers(len(singles)))]
+        for g in rng.permutation(len(groups))[: int(rng.integers(1, 3))]:
+            if groups[g]:
+                change = single_changes(r)[g]
+                if change:
+                    r = change[int(rng.integers(len(change)))]
+        add(r)
     return out
 
 

@@ -30,6 +30,7 @@ energies):
 from __future__ import annotations
 
 import abc
+import functools
 from typing import Any
 
 from pydantic import Field
@@ -71,10 +72,16 @@ class StoichiometricConfig(PluginConfig):
 
 def _target_states(comp: Composition) -> dict[str, float]:
     """The target's cation oxidation states (pymatgen's first guess; empty when it has none)."""
+    return dict(_states_of(comp.reduced_formula))
+
+
+@functools.lru_cache(maxsize=1024)
+def _states_of(formula: str) -> tuple[tuple[str, float], ...]:
+    comp = Composition(formula)
     if comp.num_atoms > 60:
-        return {}
+        return ()
     guesses = comp.oxi_state_guesses()
-    return {k: float(v) for k, v in guesses[0].items()} if guesses else {}
+    return tuple((k, float(v)) for k, v in guesses[0].items()) if guesses else ()
 
 
 def _elements(world: Any) -> list[str]:

@@ -4,9 +4,11 @@ A recipe's precursors (:mod:`.precursors`, weighed in moles or grams) are heated
 ``t`` hours in an atmosphere (:mod:`.atmosphere`). The model, with equations and sources in
 docs/synthesis.md:
 
-1. **Volatile loss.** An element of :data:`.precursors.VOLATILE` is lost from its precursor
-   at ``k_v(T) = 0.01 h^-1 exp(-(E_v / k_B)(1/T - 1/T_v))``: a fraction
-   ``1 - exp(-k_v t)`` of it is gone before it reacts.
+1. **Volatile loss.** An element of :data:`.precursors.VOLATILE` evaporates from its free
+   precursor at ``k_v(T) = 0.01 h^-1 exp(-(E_v / k_B)(1/T - 1/T_v))`` until the precursor
+   reacts (its first step's rate ``k_r``), and from the compounds it forms at
+   ``bound_volatility * k_v`` (see :func:`_volatile_loss`); the loss is taken from the
+   precursor's amount, so the sample ends up poor in that element.
 2. **Reaction path** (:mod:`.reactions`, ARROWS): pairwise reactions, the largest driving
    force first, in the grand potential of the atmosphere's oxygen; carbonates, hydroxides and
    nitrates enter as their oxide residue with an effective energy lowered by their
@@ -44,7 +46,14 @@ from pymatgen.core import Composition, Structure
 
 from lab_adapters.crystal.atmosphere import K_B, delta_mu_o, normalize_atmosphere
 from lab_adapters.crystal.precursors import VOLATILE, precursor, reactive_temperature_c
-from lab_adapters.crystal.reactions import EnergyLandscape, LandscapePhase, PathStage, Solid, grand_energy, reaction_path
+from lab_adapters.crystal.reactions import (
+    EnergyLandscape,
+    LandscapePhase,
+    PathStage,
+    Solid,
+    grand_energy,
+    reaction_path,
+)
 from loop.errors import InputDataError
 from loop.records import Recipe
 
@@ -91,6 +100,7 @@ class SynthesisConfig(BaseModel):
     hidden_sd: float = Field(0.5, ge=0, description="sd of log of the hidden per-reaction and per-target rate factors")
     run_sd: float = Field(0.25, ge=0, description="sd of log of the run-to-run rate noise")
     decay: float = Field(0.3, ge=0, description="decay rate of a metastable target, relative to its formation rate")
+    bound_volatility: float = Field(0.02, ge=0, le=1, description="volatility of an element once reacted, relative to its free precursor")
     min_driving_force: float = Field(0.002, ge=0, description="eV/atom; pairs with less do not react")
     success_fraction: float = Field(0.5, ge=0, le=1, description="target weight fraction counted as a success")
     kinetics_seed: int | None = Field(None, description="seed of the hidden kinetics (default: the lab seed)")
@@ -159,7 +169,7 @@ def validate_recipe(recipe: Recipe, land: EnergyLandscape, limits: FurnaceLimits
     """A clear error naming the field when the recipe cannot run in this furnace and world."""
 
     def bad(field_: str, why: str) -> None:
-        raise InputDataError(f"{field_}: {why}", source=field_)
+        raise InputDataError(why, source=field_)
 
     if not recipe.precursors:
         bad("recipe.precursors", "no precursors")
@@ -172,12 +182,12 @@ def validate_recipe(recipe: Recipe, land: EnergyLandscape, limits: FurnaceLimits
     normalize_atmosphere(recipe.atmosphere)
     reduced = Composition(target).reduced_formula if target is not None else None
     for i, p in enumerate(recipe.precursors):
+        if reduced is not None and Composition(p.formula).reduced_formula == reduced:
+            bad(f"recipe.precursors[{i}].formula", f"{p.formula} is the target itself")
         spec = precursor(p.formula)
         outside = sorted({e.symbol for e in Composition(spec.residue).elements} - set(land.elements))
         if outside:
             bad(f"recipe.precursors[{i}].formula", f"{p.formula} brings {outside}, outside the world {'-'.join(land.elements)}")
-        if reduced is not None and Composition(p.formula).reduced_formula == reduced:
-            bad(f"recipe.precursors[{i}].formula", f"{p.formula} is the target itself")
         if not (p.amount > 0 and math.isfinite(p.amount)):
             bad(f"recipe.precursors[{i}].amount", f"{p.amount} is not a positive amount")
 
@@ -248,21 +258,15 @@ def synthesize_on(
     mu_raw = delta_mu_o(t_c, recipe.atmosphere)
     mu = land.open_mu(mu_raw)
     furnace = _Furnace(land, t_c, mu, config.tammann)
-    t_k = t_c + 273.15
 
-    # 1. precursors (moles) -> solids, less what evaporates
+    # 1. precursors (moles) -> solids, less what evaporates before and after they react
+    weighed = [(precursor(p.formula), _moles(p.amount, p.unit, p.formula)) for p in recipe.precursors]
+    lost = _volatile_loss(weighed, land, furnace, mu, t_c, hours, config)
     start: dict[str, tuple[Solid, float]] = {}
-    lost: dict[str, float] = {}
-    for p in recipe.precursors:
-        spec = precursor(p.formula)
+    for spec, moles in weighed:
         solid, atoms_per_unit = furnace.of_precursor(spec.formula)
-        moles = _moles(p.amount, p.unit, spec.formula)
         for el in spec.cations:
-            if el in VOLATILE:
-                t_v, e_v = VOLATILE[el]
-                k_v = 0.01 * math.exp(-(e_v / K_B) * (1.0 / t_k - 1.0 / (t_v + 273.15)))
-                lost[el] = 1.0 - math.exp(-k_v * hours)
-                moles *= 1.0 - lost[el]
+            moles *= 1.0 - lost.get(el, 0.0)
         old = start.get(solid.name, (solid, 0.0))[1]
         start[solid.name] = (solid, old + furnace.amount(solid, moles * atoms_per_unit))
 
@@ -336,6 +340,35 @@ def synthesize_on(
     return SynthesisOutcome(
         success=y >= config.success_fraction, expected_yield=sum(p.weight_fraction for p in expected if p.label == "target"),
         conversion=conversion, products=products, path=path[1:], lost=lost, delta_mu_o=mu_raw)
+
+
+def _volatile_loss(
+    weighed: list[tuple[Any, float]], land: EnergyLandscape, furnace: _Furnace, mu: float | None, t_c: float, hours: float,
+    config: SynthesisConfig,
+) -> dict[str, float]:
+    """Fraction of each volatile element lost: from the free precursor at ``k_v`` while it competes with
+    its first reaction (rate ``k_r``), then from the compounds it forms at ``bound_volatility * k_v``:
+
+        lost = k_v / (k_v + k_r) (1 - exp(-(k_v + k_r) t)) + (1 - that) (1 - exp(-bound_volatility k_v t))
+    """
+    volatile = [(spec, el) for spec, _ in weighed for el in spec.cations if el in VOLATILE]
+    if not volatile or hours <= 0:
+        return {}
+    start = {}
+    for spec, moles in weighed:
+        solid, atoms = furnace.of_precursor(spec.formula)
+        start[solid.name] = (solid, start.get(solid.name, (solid, 0.0))[1] + furnace.amount(solid, moles * atoms))
+    path = reaction_path(start, land, mu, furnace.of_phase, config.min_driving_force, max_steps=4)
+    t_k = t_c + 273.15
+    lost: dict[str, float] = {}
+    for spec, el in volatile:
+        name = furnace.of_precursor(spec.formula)[0].name
+        k_r = next((_rate(st.driving_force, t_c, st.onset_c, config) for st in path[1:] if name in st.reactants), 0.0)
+        t_v, e_v = VOLATILE[el]
+        k_v = 0.01 * math.exp(-(e_v / K_B) * (1.0 / t_k - 1.0 / (t_v + 273.15)))
+        free = k_v / (k_v + k_r) * (1.0 - math.exp(-(k_v + k_r) * hours))
+        lost[el] = free + (1.0 - free) * (1.0 - math.exp(-config.bound_volatility * k_v * hours))
+    return lost
 
 
 def _target_solid(land: EnergyLandscape, target: Target, furnace: _Furnace) -> Solid:

@@ -7,7 +7,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from pymatgen.core import Composition
 
 from lab_adapters.crystal.recipe_gain import recipe_best_vs_default_yield_gain, recipe_variants, synthesis_yield_reader
 from lab_adapters.crystal.recipes import StoichiometricPlanner
