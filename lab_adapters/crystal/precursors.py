@@ -20,8 +20,9 @@ with solids' enthalpies of formation from pymatgen's experimental table
 (``pymatgen/analysis/compatibility/exp_compounds.json.gz``, Kubaschewski/NIST values as
 curated by Materials Project) and gases' from NIST-JANAF (Chase, J. Phys. Chem. Ref. Data
 Monograph 9, 1998) at 298.15 K; its entropy is that of the gas released,
-``dS_dec = sum_g n_g S(g)``, solids' entropies neglected. So
-``dG_dec(T) = dH_dec - T dS_dec`` (eV per precursor formula unit).
+``dS_dec = sum_g n_g S(g)``, solids' entropies neglected, and the gases leave at their partial
+pressures in a flowing furnace (:data:`GAS_PRESSURE`). So
+``dG_dec(T) = dH_dec - T dS_dec + sum_g n_g k_B T ln p_g`` (eV per precursor formula unit).
 
 >>> precursor("Li2CO3").residue, precursor("Li2CO3").gases()   # doctest: +SKIP
 ('Li2O', {'CO2': 1.0})
@@ -32,6 +33,7 @@ from __future__ import annotations
 import functools
 import gzip
 import json
+import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -63,6 +65,12 @@ GASES: dict[str, tuple[float, float]] = {
     "NO2": (33.095, 240.034),
     "O2": (0.0, 205.147),
 }
+
+GAS_PRESSURE: dict[str, float] = {"CO2": 4e-4, "H2O": 1e-2, "NO2": 1e-4, "O2": 0.21}
+"""Partial pressures (bar) of released gases in a flowing furnace atmosphere: CO2 and H2O as in
+ambient air (~400 ppm CO2, ~1 % H2O), NO2 swept away, O2 as in air."""
+
+K_B = 8.617333e-5
 
 VOLATILE: dict[str, tuple[float, float]] = {
     # element: (deg C at which the free oxide/salt loses 1 % of the element per hour, activation eV).
@@ -128,9 +136,16 @@ class PrecursorSpec:
         """``dS_dec`` in eV/K per precursor formula unit (the gas released)."""
         return sum(n * GASES[g][1] for g, n in self.gases().items()) * EV_PER_KJ_MOL / 1000.0
 
-    def decomposition_free_energy(self, temperature_k: float) -> float:
-        """``dG_dec(T)`` in eV per precursor formula unit (negative: the precursor decomposes)."""
-        return self.decomposition_enthalpy() - temperature_k * self.decomposition_entropy()
+    def decomposition_free_energy(self, temperature_k: float, furnace_gas: bool = True) -> float:
+        """``dG_dec(T)`` in eV per precursor formula unit (negative: the precursor decomposes).
+
+        ``furnace_gas``: the gases leave at their partial pressures in a flowing furnace atmosphere
+        (:data:`GAS_PRESSURE`, ``+ n_g k_B T ln p_g``), else at 1 bar.
+        """
+        dg = self.decomposition_enthalpy() - temperature_k * self.decomposition_entropy()
+        if furnace_gas:
+            dg += sum(n * K_B * temperature_k * math.log(GAS_PRESSURE[g]) for g, n in self.gases().items())
+        return dg
 
 
 @functools.lru_cache(maxsize=1024)
