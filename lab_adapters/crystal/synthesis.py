@@ -25,10 +25,12 @@ docs/synthesis.md:
    per-reaction factor ``h_s ~ LogNormal(0, hidden_sd)`` fixed by the world's kinetics seed,
    and run-to-run noise ``n_s ~ LogNormal(0, run_sd)``. The fraction of the sample at each
    stage of the path follows the linear kinetics ``dp/dt = K p`` (solved with a matrix
-   exponential). A target that is not a phase of the landscape (a metastable candidate) forms
-   directly from stage s when it lies below that stage's assemblage (``D_s < 0``: the
-   remaining driving force), at the same kind of rate times a hidden per-target factor, and
-   decays back to the final assemblage when it lies above it, at ``decay`` times that rate.
+   exponential). A target off the path (metastable, or unstable at this oxygen potential) forms
+   directly from stage s (when the path never reaches it) if it lies below that stage's
+   assemblage (``D_s < 0``: the remaining driving force), at the same kind of rate times a
+   hidden per-target factor times ``min(1, exp((|D_s| - |dG_s+1|) / selectivity_ev))`` (the
+   path's next step wins when it has more driving force), and decays back to the final
+   assemblage when it lies above it, at ``decay`` times that rate.
 4. **Products**: the stages' assemblages weighted by their fractions, plus the target state
    (target + the hull phases of what is left), as weight fractions. Gases leave.
 """
@@ -99,6 +101,7 @@ class SynthesisConfig(BaseModel):
     tammann: float = Field(0.667, gt=0, le=1, description="T_onset / T_melt (kelvin) of a solid")
     hidden_sd: float = Field(0.5, ge=0, description="sd of log of the hidden per-reaction and per-target rate factors")
     run_sd: float = Field(0.25, ge=0, description="sd of log of the run-to-run rate noise")
+    selectivity_ev: float = Field(0.02, gt=0, description="eV/atom; a target with less driving force than the path's next step forms at exp(-shortfall / this)")
     decay: float = Field(0.3, ge=0, description="decay rate of a metastable target, relative to its formation rate")
     bound_volatility: float = Field(0.02, ge=0, le=1, description="volatility of an element once reacted, relative to its free precursor")
     min_driving_force: float = Field(0.002, ge=0, description="eV/atom; pairs with less do not react")
@@ -133,6 +136,11 @@ class SynthesisOutcome:
     @property
     def target_fraction(self) -> float:
         return sum(p.weight_fraction for p in self.products if p.label == "target")
+
+    def diffracting_products(self) -> list[Product]:
+        """The products with a structure (what a powder pattern can show), weight fractions as in the
+        whole sample: a carbonate left unreacted has no structure in the world and is not among them."""
+        return [p for p in self.products if p.structure is not None]
 
 
 @dataclass(frozen=True)
@@ -297,7 +305,9 @@ def synthesize_on(
 
     # 3. kinetics over the stages
     n_st = len(path)
-    direct = target.landscape_name is None
+    # the target forms directly (not via the path) when the path never reaches it: metastable, or
+    # not stable at this oxygen potential
+    direct = not any(target_solid.name in st.assemblage for st in path)
     m = np.zeros((n_st + 1, n_st + 1))  # pools: stages 0..n-1, then the target state
     noise = (lambda: float(np.exp(rng.normal(0.0, config.run_sd)))) if config.run_sd > 0 else (lambda: 1.0)
     rates_no_noise = np.zeros_like(m)
@@ -316,7 +326,11 @@ def synthesize_on(
             d = (phi_t - _phi(asm, solids, mu)) / max(_atoms(asm, solids, mu), 1e-12)
             onset = sum(n * solids[k].reactive_c for k, n in asm.items()) / max(sum(asm.values()), 1e-12)
             if d < 0:
-                k = _rate(d, t_c, onset, config) * h_target
+                # ARROWS: the step with the larger driving force goes first; the target competes with the
+                # path's next step only as far as its own driving force keeps up with that step's
+                nxt = path[s + 1].driving_force if s + 1 < n_st else 0.0
+                selectivity = min(1.0, math.exp((abs(d) - abs(nxt)) / config.selectivity_ev))
+                k = _rate(d, t_c, onset, config) * h_target * selectivity
                 rates_no_noise[n_st, s] = k
                 m[n_st, s] = k * noise()
             elif s == n_st - 1 and d > 0:
@@ -411,7 +425,9 @@ def landscape_of(world: Any) -> EnergyLandscape:
     if key not in _LANDSCAPES:
         diagram = world.hull.diagram
         phases, seen = [], set()
-        for ph, entry in zip(world.hull.phases, diagram.all_entries, strict=True):
+        entries = {e.name: e for e in diagram.all_entries}
+        for ph in world.hull.phases:
+            entry = entries[ph.name]
             label = world.phase_label(ph)
             label = label if label not in seen else f"{label}#{len(seen)}"
             seen.add(label)
