@@ -1,0 +1,81 @@
+"""The synthesis benchmark behind ``crystaloop bench.synthesis`` (see :mod:`.recipe_gain`)."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from lab_adapters.crystal.recipe_gain import recipe_best_vs_default_yield_gain, recipe_variants, synthesis_yield_reader
+from lab_adapters.crystal.recipes import StoichiometricPlanner
+from lab_adapters.crystal.reference_landscape import fere_landscape, read_reference_cifs, single_point_energies
+from lab_adapters.crystal.synthesis import SynthesisConfig, Target, stable_int
+from loop.records import Recipe
+
+__all__ = ["known_ternary_targets", "run_synthesis_bench"]
+
+log = logging.getLogger(__name__)
+
+
+def known_ternary_targets(land: Any) -> list[Target]:
+    """The lowest-energy phase of each composition with exactly three elements."""
+    best: dict[str, Any] = {}
+    for ph in land.phases:
+        f = ph.composition.reduced_formula
+        if len(ph.composition.elements) == 3 and (f not in best or ph.energy_per_atom < best[f].energy_per_atom):
+            best[f] = ph
+    return [Target(ph.composition.reduced_composition, ph.energy_per_atom, ph.structure, ph.name) for _, ph in sorted(best.items())]
+
+
+def _short(r: Recipe) -> str:
+    pre = "+".join(f"{p.amount:g}{p.formula}" for p in r.precursors)
+    return f"{pre} {r.temperature_c:g}C {r.time_h:g}h {r.atmosphere}"
+
+
+def run_synthesis_bench(
+    references: Path, work_dir: Path, n_recipes: int = 10, n_seeds: int = 5, kinetics_seed: int = 0,
+    config: SynthesisConfig | None = None,
+) -> dict[str, Any]:
+    from loop.interfaces import PluginContext
+    from loop.tables import cache_dir
+    from surrogates.potentials.factory import create_potential
+
+    structures = read_reference_cifs(references)
+    pot = create_potential({"kind": "chgnet", "options": {"model_name": "0.3.0"}}, PluginContext(work_dir=work_dir))
+    energies = single_point_energies(structures, pot, cache_dir() / "synthesis")
+    land, fit = fere_landscape(structures, energies)
+    planner = StoichiometricPlanner(StoichiometricPlanner.Config(), None)
+    config = config or SynthesisConfig()
+    targets = known_ternary_targets(land)
+
+    def recipes_for(t: Target) -> list[Recipe]:
+        rng = np.random.default_rng([stable_int(t.composition.reduced_formula), kinetics_seed])
+        return recipe_variants(t.composition, land, planner, n_recipes, rng, config.furnace.t_max_c)
+
+    report = recipe_best_vs_default_yield_gain(
+        targets, recipes_for, synthesis_yield_reader(land, config, kinetics_seed), n_recipes=n_recipes, n_seeds=n_seeds,
+        name_of=lambda t: t.composition.reduced_formula)
+    e_hull = {t.composition.reduced_formula: land.e_above_hull(t.composition, t.energy_per_atom) for t in targets}
+    rows = []
+    for row in report.rows:
+        rows.append({**row, "e_hull": e_hull[row["target"]],
+                     "default_recipe_short": _short(Recipe.model_validate(row["default_recipe"])),
+                     "best_recipe_short": _short(Recipe.model_validate(row["best_recipe"]))})
+    return {
+        "recipe_best_vs_default_yield_gain": report.gain,
+        "default_yield_mean": report.default_yield,
+        "best_yield_mean": report.best_yield,
+        "n_targets": len(targets),
+        "n_recipes": n_recipes,
+        "n_seeds": n_seeds,
+        "kinetics_seed": kinetics_seed,
+        "yield": "target weight fraction of the simulated synthesis (no XRD)",
+        "energies": f"{getattr(pot, 'identity', 'chgnet')} single points, FERE-aligned",
+        "fere_mu": fit.mu,
+        "fere_fit_mae": fit.fit_mae,
+        "fere_n_fitted": len(fit.fitted),
+        "fere_held_out": {f: {"model": a, "experiment": b} for f, (a, b) in fit.held_out.items()},
+        "targets": rows,
+    }
