@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import logging
 from pathlib import Path
 
 import click
@@ -27,7 +26,6 @@ def bench_world(references: Path, perov5: Path, elements: str, n: int, seed: int
     from lab_adapters.crystal.bench_world import run_world_bench
     from loop.errors import InputDataError
 
-    logging.getLogger("lab_adapters").setLevel(logging.INFO)
     csv = None if str(perov5).lower() == "none" else perov5
     if csv is not None and not csv.is_file():
         raise InputDataError("perov-5 CSV not found (pass --perov5 none to skip)", source=str(csv))

@@ -61,8 +61,6 @@ def run_world_bench(
     work_dir: Path | None = None,
 ) -> dict[str, Any]:
     """The figures of the module docstring, as a dict (plus counts and settings)."""
-    import tempfile
-
     from lab_adapters.crystal.hidden_error import HiddenErrorConfig
     from lab_adapters.crystal.lab import WORLD_POTENTIAL
     from lab_adapters.crystal.truth import TruthConfig, ground_truth
@@ -73,7 +71,8 @@ def run_world_bench(
     from surrogates.screening.screen import MLIPScreen, MLIPScreenConfig
 
     t0 = time.perf_counter()
-    root = Path(work_dir) if work_dir is not None else Path(tempfile.mkdtemp(prefix="bench-world-"))
+    cache = cache_dir() / "bench-world"
+    root = Path(work_dir) if work_dir is not None else cache / f"work-{'-'.join(sorted(set(elements)))}-{n}-{seed}"
     ctx = PluginContext(work_dir=root, seed=seed, device="cpu")
     els = sorted(set(elements))
     gen_spec = {"kind": DEMO_GENERATOR["kind"], "options": {**DEMO_GENERATOR["options"], "elements": els}}
@@ -81,7 +80,6 @@ def run_world_bench(
     proposals = generator.sample(n, None, np.random.default_rng(seed))
     log.info("bench world: %d proposals from %s (seed %d)", len(proposals), gen_spec["kind"], seed)
 
-    cache = cache_dir() / "bench-world"
     screen = MLIPScreen(MLIPScreenConfig(
         potential="chgnet", potential_options={"model_name": "0.3.0", "device": "cpu"}, elements=els,
         references=[str(references)], max_e_hull=1e9, fmax=0.1, steps=60, hull_fmax=0.1, hull_steps=100,
@@ -100,8 +98,10 @@ def run_world_bench(
     ), world_pot)
     truth_cfg = TruthConfig(fmax=0.1, steps=60)
     s_vals, w_vals, w0_vals = [], [], []
-    for cand, e_screen in scored:
+    for i, (cand, e_screen) in enumerate(scored):
         truth = ground_truth(cand, world, world_pot, truth_cfg)
+        if i % 20 == 0:
+            log.info("bench world: world truth %d of %d (%.0f s)", i, len(scored), time.perf_counter() - t0)
         if truth.e_hull is None:
             continue
         s_vals.append(float(e_screen))

@@ -22,6 +22,7 @@ are not anion-corrected (Kingsbury et al., Phys. Rev. Mater. 6, 013801 (2022)).
 from __future__ import annotations
 
 import logging
+import warnings
 from functools import lru_cache
 from typing import Any, Literal
 
@@ -63,7 +64,9 @@ def corrected_energy_per_atom(structure: Structure, energy_per_atom: float) -> f
         return float(energy_per_atom)
     entry = ComputedStructureEntry(structure, energy_per_atom * comp.num_atoms, parameters=mp2020_parameters(comp))
     try:
-        corrected = _compat().process_entry(entry, clean=True, inplace=False)
+        with warnings.catch_warnings():  # "failed to guess oxidation states": the anion correction still applies
+            warnings.simplefilter("ignore")
+            corrected = _compat().process_entry(entry, clean=True, inplace=False)
     except Exception as exc:  # pymatgen raises CompatibilityError for run types it refuses
         log.warning("MP2020 correction of %s failed (%s); energy left raw", comp.reduced_formula, exc)
         return float(energy_per_atom)

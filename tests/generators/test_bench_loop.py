@@ -54,8 +54,8 @@ def _tiny(goal_value: float) -> dict:
     """Mg-O with 2 atoms, a minimal world, one proposal per round: seconds, not minutes."""
     return {
         "name": "tiny-loop",
-        "objectives": [{"name": "e_hull", "goal": "minimize"}, {"name": "yield", "goal": "maximize"}],
-        "goal": {"all": [{"name": "e_hull", "op": "<=", "value": goal_value}]},
+        "objectives": [{"name": "yield", "goal": "maximize"}],
+        "goal": {"all": [{"name": "yield", "op": ">=", "value": goal_value}]},
         "budget": {"experiments": 2, "batch_size": 1},
         "proposals": 1,
         "generator": {
@@ -78,7 +78,7 @@ def test_tiny_bench_misses_count_budget_plus_one_and_the_second_arm_hits_the_tru
 
     cache = tmp_path / "cache"
     monkeypatch.setenv("CRYSTALOOP_CACHE", str(cache))
-    base = parse_config(_tiny(-10.0))  # no e_hull is 10 eV/atom below the hull: never reached
+    base = parse_config(_tiny(2.0))  # no yield exceeds 1: never reached
     out = run_loop_bench(base, 1, tmp_path / "runs", arms=[OURS, "gflownet_random"])
     for arm in (OURS, "gflownet_random"):
         assert out["results"][arm]["per_seed"] == [3]  # budget 2 + 1
