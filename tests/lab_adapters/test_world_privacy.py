@@ -63,6 +63,7 @@ def _reachable(root: object, depth: int = 6) -> list[object]:
     return out
 
 
+@pytest.mark.slow
 def test_screen_ranker_and_estimator_cannot_reach_the_world(tmp_path):
     """Runtime boundary: from the campaign's screen, ranker and generator, no path leads to the lab's world."""
     from loop.campaign.engine import Campaign
@@ -89,6 +90,7 @@ def test_screen_ranker_and_estimator_cannot_reach_the_world(tmp_path):
         assert any(isinstance(o, World) for o in _reachable(lab))
 
 
+@pytest.mark.slow
 def test_the_hidden_error_is_smooth_sized_and_tells_polymorphs_apart(data_dir):
     from loop.known_phases import load_known_phases
 

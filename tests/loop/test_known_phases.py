@@ -18,6 +18,7 @@ def refs(data_dir):
     return data_dir / "references" / "li-mn-ti-o-f"
 
 
+@pytest.mark.slow
 def test_folder_is_filtered_to_the_system_and_duplicates_are_counted(refs):
     known = load_known_phases(refs, ["Li", "Mn", "O"])
     formulas = {p.formula for p in known.phases}
