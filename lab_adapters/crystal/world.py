@@ -51,7 +51,7 @@ __all__ = ["WORLD_VERSION", "World", "WorldConfig", "build_world", "worlds_dir"]
 
 log = logging.getLogger(__name__)
 
-WORLD_VERSION = 2
+WORLD_VERSION = 3
 """Bump when the world's physics changes, so cached worlds are rebuilt."""
 
 _MEMO: dict[str, World] = {}

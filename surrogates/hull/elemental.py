@@ -2,8 +2,10 @@
 
 When a user gives no elemental phase for an element, its reference is the lowest energy per
 atom among the built-in elemental prototypes of :mod:`surrogates.hull.prototypes` (fcc,
-bcc, hcp, simple cubic, diamond and, for diatomic gases, a dimer in a box), each relaxed
-with the potential. The result is labelled ``builtin:<prototype>:<element>`` so that logs,
+bcc, hcp, simple cubic and diamond), each relaxed with the potential. For the molecular
+elements (H, N, O, F, Cl, Br, I) it is the dimer in a box alone: their condensed prototypes
+are unphysical, and a potential can put one below the molecule (CHGNet r2SCAN puts diamond O
+below O2), which would make a solid "oxygen" a stable phase. The result is labelled ``builtin:<prototype>:<element>`` so that logs,
 reports and MLflow can tell it from a user's reference. Relaxed references are cached as
 JSON per (potential identity, element, fmax, steps).
 
@@ -22,7 +24,7 @@ from pathlib import Path
 
 from loop.interfaces import Potential
 from surrogates.hull.hull import ReferencePhase, potential_identity
-from surrogates.hull.prototypes import prototypes
+from surrogates.hull.prototypes import DIATOMIC, prototypes
 
 __all__ = ["BUILTIN_PREFIX", "elemental_references"]
 
@@ -34,7 +36,7 @@ BUILTIN_PREFIX = "builtin:"
 def _relax_element(element: str, potential: Potential, fmax: float, steps: int) -> ReferencePhase:
     best: ReferencePhase | None = None
     for relax_cell in (True, False):
-        group = [p for p in prototypes([element]) if p.relax_cell == relax_cell]
+        group = [p for p in prototypes([element]) if p.relax_cell == relax_cell and (element not in DIATOMIC or p.name.startswith("dimer:"))]
         if not group:
             continue
         for proto, res in zip(group, potential.relax([p.structure for p in group], fmax=fmax, steps=steps, relax_cell=relax_cell), strict=True):
@@ -58,7 +60,8 @@ def elemental_references(
     ident = potential_identity(potential)
     out: dict[str, ReferencePhase] = {}
     for el in sorted(set(elements)):
-        path = Path(cache_dir) / f"element-{ident}-{el}-{fmax:g}-{steps}.json" if cache_dir is not None else None
+        kind = "molecule" if el in DIATOMIC else "solid"
+        path = Path(cache_dir) / f"element-{ident}-{el}-{kind}-{fmax:g}-{steps}.json" if cache_dir is not None else None
         if path is not None and path.is_file():
             try:
                 out[el] = ReferencePhase.from_dict(json.loads(path.read_text()))
