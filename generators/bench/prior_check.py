@@ -44,8 +44,12 @@ def auc(scores: np.ndarray, hits: np.ndarray) -> float | None:
     return float(greater / (len(pos) * len(neg)))
 
 
-def goal_e_hull_bound(config: CampaignConfig) -> float:
-    """The upper bound the campaign's goal puts on ``e_hull``."""
+HIT_E_HULL = 0.02
+"""eV/atom: a proposal is a hit when its true ``e_hull`` is at most this, unless the goal bounds ``e_hull`` itself."""
+
+
+def goal_e_hull_bound(config: CampaignConfig, default: float | None = HIT_E_HULL) -> float:
+    """The upper bound the campaign's goal puts on ``e_hull``, else ``default`` (goals are measured: the lab reports no e_hull)."""
     from loop.objectives import AllOf, Condition
 
     stack: list[Any] = [config.goal] if config.goal is not None else []
@@ -55,6 +59,8 @@ def goal_e_hull_bound(config: CampaignConfig) -> float:
             stack.extend(node.all)
         elif isinstance(node, Condition) and node.name == "e_hull" and node.op in ("<=", "<"):
             return float(node.value)
+    if default is not None:
+        return float(default)
     raise ConfigError("bench loop-prior", [("goal", "the goal has no 'e_hull <= value' condition")])
 
 

@@ -2,8 +2,10 @@
 
 Each experiment (a request for a candidate crystal):
 
-1. ground truth of the candidate in the world (:mod:`.truth`: MLIP relaxation, hull,
-   density, magnetic moment, EOS bulk modulus; cached per candidate id);
+1. ground truth of the candidate in the world (:mod:`.truth`: relaxation with the world's
+   potential, CHGNet r2SCAN by default, plus the world's hidden error; hull of the known
+   phases; density, magnetic moment, EOS bulk modulus; cached per candidate id). The truth
+   stays in the lab: its ``e_hull`` decides what forms, and is never reported;
 2. the recipe: the request's own when it names precursors, else the planner's
    (``recipe``: a ``crystaloop.recipes`` plug-in, default ``stoichiometric``);
 3. synthesis (:mod:`.synthesis`): target, hull decomposition products and unreacted
@@ -13,17 +15,17 @@ Each experiment (a request for a candidate crystal):
    of the time, March-Dollase texture), analysed by the XRD adapter against the world's
    stable solids plus the target; its target weight fraction is the yield;
 5. ``yield``: the target weight fraction of the XRD analysis (also in ``values``);
-6. properties with Gaussian noise: ``e_hull``, ``formation_energy`` and
-   ``energy_per_atom`` (computed for the target) always; sample properties (``density``,
-   ``bulk_modulus``, ``magmom``, ``band_gap``) only when the target was found (yield >=
-   ``min_target_fraction``).
+6. sample properties with Gaussian noise (``density``, ``bulk_modulus``, ``magmom``,
+   ``band_gap``) only when the target was found (yield >= ``min_target_fraction``). No
+   energy (``e_hull``, ``formation_energy``, ``energy_per_atom``) is ever returned: those are
+   computed by the screen, not measured.
 
 The pattern (``.xy``), its fit (``.fit.csv``: two_theta, observed, fit, one column per
 phase) and the sample sheet (``.json``, the recipe) are written under ``<work_dir>/xrd``.
 
     lab:
       kind: crystal
-      options: {elements: [Li, Mn, O], latency_s: 43200, capacity: 4, xrd: true}
+      options: {elements: [Li, Mn, O], references: [../shared/data/references/li-mn-ti-o-f], xrd: true}
 """
 
 from __future__ import annotations
@@ -38,6 +40,7 @@ import numpy as np
 from pydantic import Field, field_validator
 from pymatgen.core import Structure
 
+from lab_adapters.crystal.hidden_error import HiddenErrorConfig
 from lab_adapters.crystal.recipes import RecipePlanner, create_planner
 from lab_adapters.crystal.synthesis import SynthesisConfig, SynthesisOutcome, synthesize
 from lab_adapters.crystal.truth import CandidateTruth, TruthConfig, ground_truth
@@ -59,9 +62,11 @@ __all__ = ["CrystalLab", "CrystalLabConfig"]
 log = logging.getLogger(__name__)
 
 COMPUTED = ("e_hull", "formation_energy", "energy_per_atom")
+"""Computed properties: never returned by the lab (the screen computes them)."""
 SAMPLE = ("density", "bulk_modulus", "magmom", "band_gap")
-_DEFAULT_NOISE = {"e_hull": 0.005, "formation_energy": 0.005, "energy_per_atom": 0.005,
-                  "density": 0.02, "bulk_modulus": 3.0, "magmom": 0.05, "band_gap": 0.05}
+_DEFAULT_NOISE = {"density": 0.02, "bulk_modulus": 3.0, "magmom": 0.05, "band_gap": 0.05}
+WORLD_POTENTIAL = {"kind": "chgnet", "options": {"model_name": "r2scan"}}
+"""The world's default potential: CHGNet's r2SCAN weights (the screen's default is CHGNet 0.3.0, PBE)."""
 
 
 class CrystalLabConfig(SimulatedLabConfig):
@@ -69,13 +74,21 @@ class CrystalLabConfig(SimulatedLabConfig):
 
     latency_s: float = Field(default=43200.0, ge=0, description="Simulated seconds per experiment (a 12 h firing).")
     elements: list[str] = Field(min_length=1, description="the world's chemical system, e.g. [Li, Mn, O]")
-    potential: str | dict[str, Any] = Field("chgnet", description="ground-truth potential: a name or {kind, options}")
-    prototype_kinds: list[str] | None = Field(None, description="reference prototypes of the world (None: all)")
+    potential: str | dict[str, Any] = Field(
+        default_factory=lambda: dict(WORLD_POTENTIAL), description="the world's potential: a name or {kind, options} (default CHGNet r2SCAN)"
+    )
+    references: list[str] | None = Field(
+        None, description="known phases of the world (folders of CIFs, entry JSON, CSV with a cif column); None: decorated prototypes"
+    )
+    hidden_error: HiddenErrorConfig | None = Field(
+        default_factory=HiddenErrorConfig, description="the world's hidden smooth energy error (null: none)"
+    )
+    prototype_kinds: list[str] | None = Field(None, description="reference prototypes of the world when no references are given (None: all)")
     reference_fmax: float = Field(0.05, gt=0, description="reference relaxation force threshold, eV/A")
     reference_steps: int = Field(200, ge=1, description="reference relaxation step limit")
     world_cache_dir: str | None = Field(None, description="default: <crystaloop cache>/worlds")
     truth: TruthConfig = Field(default_factory=TruthConfig, description="candidate relaxation and EOS settings")
-    properties: list[str] = Field(["e_hull", "formation_energy", "density", "bulk_modulus", "magmom"], min_length=1)
+    properties: list[str] = Field(["density", "bulk_modulus", "magmom"], min_length=1, description=f"measured sample properties, of {', '.join(SAMPLE)}")
     noise: dict[str, float] = Field(default_factory=lambda: dict(_DEFAULT_NOISE), description="Gaussian sd per property")
     report_uncertainty: bool = Field(True, description="report the noise sd as the measurement uncertainty")
     min_target_fraction: float = Field(0.05, ge=0, le=1, description="yield below which sample properties are not measured")
@@ -92,9 +105,12 @@ class CrystalLabConfig(SimulatedLabConfig):
     @field_validator("properties")
     @classmethod
     def _known(cls, v: list[str]) -> list[str]:
-        bad = sorted(set(v) - set(COMPUTED) - set(SAMPLE))
+        computed = sorted(set(v) & set(COMPUTED))
+        if computed:
+            raise ValueError(f"{computed} are computed, not measured: a lab returns none of them (the mlip screen computes e_hull)")
+        bad = sorted(set(v) - set(SAMPLE))
         if bad:
-            raise ValueError(f"unknown properties {bad}; valid: {', '.join(COMPUTED + SAMPLE)}")
+            raise ValueError(f"unknown properties {bad}; valid: {', '.join(SAMPLE)}")
         return v
 
 
@@ -118,6 +134,8 @@ class CrystalLab(SimulatedLab):
             fmax=self.cfg.reference_fmax,
             steps=self.cfg.reference_steps,
             cache_dir=self.cfg.world_cache_dir,
+            references=self.cfg.references,
+            hidden_error=self.cfg.hidden_error,
         )
         self.planner: RecipePlanner = create_planner(self.cfg.recipe, self.context)
         self._potential: Potential | None = None
@@ -206,7 +224,7 @@ class CrystalLab(SimulatedLab):
         return Observation(values=values, xrd_pattern=pattern, phase_analysis=analysis, raw_files=raw, **base)
 
     def _values(self, truth: CandidateTruth, target: Structure, yield_: float, rng: np.random.Generator) -> dict[str, Measurement]:
-        props = truth.properties()
+        props = {k: v for k, v in truth.properties().items() if k in SAMPLE}
         if "band_gap" in self.cfg.properties and self.gap_model is not None and self.gap_model.applies(target):
             props["band_gap"] = float(self.gap_model.predict([target])[0])
         out: dict[str, Measurement] = {}

@@ -2,8 +2,11 @@
 
 For a candidate structure relaxed with the world's potential (positions and cell, FIRE):
 
-- ``energy_per_atom`` ``E`` (eV/atom), ``formation_energy`` ``E - sum_el x_el mu_el`` and
-  ``e_hull`` (eV/atom, negative below the world's hull) from :class:`surrogates.hull.Hull`;
+- ``energy_per_atom`` ``E = E_pot + delta`` (eV/atom: the potential's energy plus the
+  world's hidden error, :meth:`World.energy_per_atom`), ``formation_energy``
+  ``E - sum_el x_el mu_el`` and ``e_hull`` (eV/atom, negative below the world's hull) from
+  :class:`surrogates.hull.Hull`; ``model_e_hull`` is the same without the hidden error
+  (``E_pot`` on :attr:`World.model_hull`), for ``crystaloop bench world`` only;
 - ``density`` (g/cm^3) of the relaxed cell;
 - ``magmom``: mean magnetic moment ``sum_i |m_i| / N`` (mu_B/atom) where the potential
   predicts site moments (CHGNet does), else None;
@@ -11,7 +14,8 @@ For a candidate structure relaxed with the world's potential (positions and cell
   energies of the relaxed cell scaled isotropically to volumes ``V0 (1 + s)`` for
   ``s`` in ``eos_strains`` (internal coordinates frozen, so ``B0`` is the unrelaxed-ion value).
 
-Results are cached per candidate id as JSON in ``<world dir>/truth/<settings>/<id>.json``.
+These are the lab's private truth: the lab uses ``e_hull`` to decide what forms, and never
+reports an energy as a measurement. Results are cached per candidate id as JSON in ``<world dir>/truth/<settings>/<id>.json``.
 """
 
 from __future__ import annotations
@@ -64,6 +68,7 @@ class CandidateTruth:
     density: float | None = None
     magmom: float | None = None
     bulk_modulus: float | None = None
+    model_e_hull: float | None = None
     converged: bool = False
     error: str | None = None
 
@@ -139,7 +144,7 @@ def _compute(candidate: Candidate, world: World, potential: Potential, cfg: Trut
     if (res.error and not step_limit) or not math.isfinite(res.energy):
         return CandidateTruth(candidate.id, formula, None, error=res.error or "non-finite energy")
     s = res.structure
-    e = res.energy_per_atom
+    e = world.energy_per_atom(s, res.energy_per_atom)
     comp = s.composition
     single = potential.predict([s])[0]
     magmom = None
@@ -155,5 +160,6 @@ def _compute(candidate: Candidate, world: World, potential: Potential, cfg: Trut
         density=float(s.density),
         magmom=magmom,
         bulk_modulus=bulk_modulus(s, potential, cfg.eos_strains),
+        model_e_hull=world.model_hull.e_above_hull(comp, res.energy_per_atom),
         converged=res.converged,
     )

@@ -1,13 +1,26 @@
-"""The simulated chemical world: elements, a potential, and the hull of its reference phases.
+"""The simulated chemical world: elements, a potential, a hidden error, and the hull of its phases.
 
-A world is built once per (elements, potential identity, reference prototypes, relaxation
-settings, :data:`WORLD_VERSION`) and cached as JSON under ``<cache>/worlds/<key>/world.json``
-(``<cache>`` is :func:`loop.tables.cache_dir`, shared by campaigns and study trials); the
-ground truth of candidates is cached beside it (:mod:`lab_adapters.crystal.truth`).
+A world is built once per (elements, potential identity, reference phases, relaxation
+settings, hidden error, :data:`WORLD_VERSION`) and cached as JSON under
+``<cache>/worlds/<key>/world.json`` (``<cache>`` is :func:`loop.tables.cache_dir`, shared by
+campaigns and study trials); the ground truth of candidates is cached beside it
+(:mod:`lab_adapters.crystal.truth`).
 
-References are the hull's decorated prototypes (:mod:`surrogates.hull.prototypes`) plus the
-ionic ones of :mod:`lab_adapters.crystal.prototypes`, each relaxed with the potential; the
-hull is pymatgen's ``PhaseDiagram`` over their energies per atom (:class:`surrogates.hull.Hull`).
+Reference phases, in order of preference:
+
+- **known phases** (``references``: a folder of CIFs, entry JSON or a CSV with a ``cif``
+  column, :func:`loop.known_phases.load_known_phases`; entries without a structure are
+  never used here), each relaxed with the world's potential, plus for every element the
+  user gave no elemental phase for the lowest-energy built-in elemental prototype
+  (:mod:`surrogates.hull.elemental`, named ``builtin:...``);
+- else the **decorated prototypes** of :mod:`surrogates.hull.prototypes` and the ionic ones
+  of :mod:`lab_adapters.crystal.prototypes` (the fallback; logged as such, and
+  :attr:`World.reference_source` says ``prototypes``).
+
+The world's energy of a relaxed structure ``s`` is ``E_world(s) = E_pot(s) + delta(s)``:
+the potential's energy per atom (CHGNet r2SCAN in the lab by default, not the screen's
+CHGNet 0.3.0) plus the hidden error of :mod:`lab_adapters.crystal.hidden_error`. The hull is
+pymatgen's ``PhaseDiagram`` over the references' world energies (:class:`surrogates.hull.Hull`).
 
 >>> world = build_world(WorldConfig(elements=["Li", "O"]), potential)   # doctest: +SKIP
 >>> world.hull.e_above_hull("Li2O2", -4.5)                               # doctest: +SKIP
@@ -24,8 +37,9 @@ from pathlib import Path
 from typing import Any
 
 from pydantic import Field, field_validator
-from pymatgen.core import Composition, Element
+from pymatgen.core import Composition, Element, Structure
 
+from lab_adapters.crystal.hidden_error import HiddenError, HiddenErrorConfig
 from lab_adapters.crystal.prototypes import IONIC_PROTOTYPES, ionic_prototypes
 from loop.errors import StructureError
 from loop.identity import structure_id
@@ -37,7 +51,7 @@ __all__ = ["WORLD_VERSION", "World", "WorldConfig", "build_world", "worlds_dir"]
 
 log = logging.getLogger(__name__)
 
-WORLD_VERSION = 1
+WORLD_VERSION = 3
 """Bump when the world's physics changes, so cached worlds are rebuilt."""
 
 _MEMO: dict[str, World] = {}
@@ -53,6 +67,11 @@ class WorldConfig(PluginConfig):
     fmax: float = Field(0.05, gt=0, description="reference relaxation force threshold, eV/A")
     steps: int = Field(200, ge=1, description="reference relaxation step limit")
     cache_dir: str | None = Field(None, description="default: <crystaloop cache>/worlds")
+    references: list[str] | None = Field(
+        None, description="known phases: folders of CIFs, entry JSON or CSV files with a cif column (None: decorated prototypes)"
+    )
+    max_disordered_atoms: int = Field(120, ge=1, description="atom cap of the ordered supercell of a disordered CIF")
+    hidden_error: HiddenErrorConfig | None = Field(None, description="the world's hidden smooth error (None: none)")
 
     @field_validator("elements")
     @classmethod
@@ -82,6 +101,14 @@ def worlds_dir(config: WorldConfig | None = None) -> Path:
 
 
 def _references(config: WorldConfig) -> list[Prototype]:
+    """The world's reference structures: known phases when given, else decorated prototypes."""
+    if config.references:
+        from loop.known_phases import load_known_phases
+
+        known = load_known_phases(config.references, config.elements, max_atoms=config.max_disordered_atoms)
+        refs = [Prototype(f"known:{p.name}", p.structure) for p in known.with_structures() if p.structure is not None]
+        log.info("world %s: %s", "-".join(config.elements), known.label())
+        return refs
     kinds = config.prototype_kinds
     base = prototypes(config.elements, None if kinds is None else [k for k in kinds if k in PROTOTYPE_NAMES])
     ionic = ionic_prototypes(config.elements, None if kinds is None else [k for k in kinds if k in IONIC_PROTOTYPES])
@@ -90,6 +117,7 @@ def _references(config: WorldConfig) -> list[Prototype]:
     for el in config.elements:
         if el not in have:
             base += [p for p in prototypes([el]) if p.name.split(":")[0] in ("fcc", "bcc", "dimer")]
+    log.info("world %s: no known phases given; references are decorated prototypes (fallback)", "-".join(config.elements))
     return base + ionic
 
 
@@ -101,18 +129,40 @@ def world_key(config: WorldConfig, ident: str, refs: list[Prototype]) -> str:
         "refs": sorted(f"{p.name}|{structure_id(p.structure)}|{p.relax_cell}" for p in refs),
         "fmax": config.fmax,
         "steps": config.steps,
+        "error": config.hidden_error.model_dump() if config.hidden_error else None,
     }
     return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:16]
 
 
 class World:
-    """A chemical system with its hull; ``directory`` holds the cache of this world."""
+    """A chemical system with its hull; ``directory`` holds the cache of this world.
 
-    def __init__(self, config: WorldConfig, hull: Hull, directory: Path, key: str) -> None:
+    ``hull`` is over world energies (potential plus hidden error); the error itself is kept
+    in a private attribute and reached only through :meth:`energy_per_atom`.
+    """
+
+    def __init__(self, config: WorldConfig, model_hull: Hull, directory: Path, key: str) -> None:
         self.config = config
-        self.hull = hull
         self.directory = directory
         self.key = key
+        self.__error = HiddenError(config.hidden_error, config.elements) if config.hidden_error else None
+        self.model_hull = model_hull  # the potential's energies alone: the hull without the hidden error
+        phases = [ReferencePhase(p.name, p.structure, p.energy_per_atom + self.hidden_error_of(p.structure), p.converged)
+                  for p in model_hull.phases]
+        self.hull = Hull(model_hull.elements, phases, model_hull.potential)
+
+    def hidden_error_of(self, structure: Structure) -> float:
+        """``delta(s)`` in eV/atom (0 without a hidden error)."""
+        return self.__error(structure) if self.__error is not None else 0.0
+
+    def energy_per_atom(self, structure: Structure, model_energy_per_atom: float) -> float:
+        """The world's energy of a structure the world's potential relaxed: ``E_pot + delta``."""
+        return model_energy_per_atom + self.hidden_error_of(structure)
+
+    @property
+    def reference_source(self) -> str:
+        """``known phases`` or ``prototypes`` (the fallback), for logs, reports and MLflow."""
+        return "known phases" if self.config.references else "prototypes"
 
     @property
     def elements(self) -> list[str]:
@@ -132,7 +182,7 @@ class World:
     @staticmethod
     def is_gas(phase: ReferencePhase) -> bool:
         """A molecule in a box (O2, N2, ...): no powder pattern."""
-        return phase.name.startswith("dimer:")
+        return phase.name.startswith("dimer:") or phase.name.startswith("builtin:dimer:")
 
     @property
     def stable_phases(self) -> list[ReferencePhase]:
@@ -140,8 +190,13 @@ class World:
 
     @staticmethod
     def phase_label(phase: ReferencePhase) -> str:
-        """A file-stem-like name: ``LiMn2O4_spinel``."""
-        return f"{phase.formula}_{phase.name.split(':')[0]}"
+        """A file-stem-like name: ``LiMn2O4_spinel`` (prototypes), ``LiMn2O4_227`` (a known phase's file stem)."""
+        kind, _, rest = phase.name.partition(":")
+        if kind == "known":
+            return rest
+        if kind == "builtin":
+            return f"{phase.formula}_{rest.split(':')[0]}"
+        return f"{phase.formula}_{kind}"
 
     def solid_stable_phases(self) -> list[ReferencePhase]:
         return [p for p in self.stable_phases if not self.is_gas(p)]
@@ -150,7 +205,7 @@ class World:
         return self.hull.covers(composition)
 
     def as_dict(self) -> dict[str, Any]:
-        return {"version": WORLD_VERSION, "key": self.key, "config": self.config.model_dump(mode="json"), "hull": self.hull.as_dict()}
+        return {"version": WORLD_VERSION, "key": self.key, "config": self.config.model_dump(mode="json"), "model_hull": self.model_hull.as_dict()}
 
 
 def _relax_references(refs: list[Prototype], potential: Potential, config: WorldConfig) -> list[ReferencePhase]:
@@ -181,15 +236,25 @@ def build_world(config: WorldConfig, potential: Potential) -> World:
     if path.is_file():
         try:
             data = json.loads(path.read_text())
-            world = World(config, Hull.from_dict(data["hull"]), directory, key)
+            world = World(config, Hull.from_dict(data["model_hull"]), directory, key)
             log.info("world %s read from %s", world.hull.chemsys, path)
             _MEMO[key] = world
             return world
         except (ValueError, KeyError, StructureError) as exc:
             log.warning("ignoring unreadable world cache %s: %s", path, exc)
     t0 = time.perf_counter()
-    hull = Hull(config.elements, _relax_references(refs, potential, config), ident)
-    world = World(config, hull, directory, key)
+    phases = _relax_references(refs, potential, config)
+    if config.references:
+        from surrogates.hull.elemental import elemental_references
+
+        have = {p.composition.elements[0].symbol for p in phases if len(p.composition.elements) == 1}
+        missing = sorted(set(config.elements) - have)
+        builtin = elemental_references(missing, potential, worlds_dir(config) / "elements", fmax=config.fmax, steps=config.steps)
+        for el, ph in builtin.items():
+            log.info("world %s: elemental reference of %s is the built-in prototype %s", "-".join(config.elements), el, ph.name)
+        phases += list(builtin.values())
+    world = World(config, Hull(config.elements, phases, ident), directory, key)
+    hull = world.hull
     directory.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(f".tmp{time.time_ns()}")
     tmp.write_text(json.dumps(world.as_dict()))

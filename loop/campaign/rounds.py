@@ -20,12 +20,12 @@ import numpy as np
 from loop.errors import LabError
 from loop.faults import crash_point
 from loop.interfaces import LabAdapter
-from loop.records import Candidate, ExperimentRequest, Origin, Recipe, RequestStatus, Round, Selection
+from loop.records import Candidate, ExperimentRequest, Origin, Recipe, RequestStatus, Round, ScreenDecision, Selection
 
 if TYPE_CHECKING:
     from loop.campaign.engine import Campaign
 
-__all__ = ["RoundPlanner"]
+__all__ = ["RoundPlanner", "computed_metadata"]
 
 log = logging.getLogger(__name__)
 
@@ -35,6 +35,23 @@ _EMPTY_ROUNDS_BEFORE_EXHAUSTED = 3
 def derive_seed(*parts: object) -> int:
     """A 32-bit seed from anything printable (stable across processes and machines)."""
     return int.from_bytes(hashlib.sha256(":".join(map(str, parts)).encode()).digest()[:4], "little")
+
+
+def computed_metadata(decision: ScreenDecision, screen: str) -> dict[str, object]:
+    """The screen's computed properties for the candidate's metadata, labelled as computed.
+
+    ``e_hull`` (eV/atom) and, when the screen gives one, ``e_hull_std`` reach the ranker this
+    way (its synthesizability prior reads ``metadata["e_hull"]``); ``e_hull_source`` says they
+    were computed by ``screen``, never measured.
+    """
+    out: dict[str, object] = {}
+    if decision.e_hull is not None:
+        out["e_hull"] = float(decision.e_hull)
+        out["e_hull_source"] = f"computed:{screen}"
+        std = decision.metrics.get("e_hull_std")
+        if std is not None:
+            out["e_hull_std"] = float(std)
+    return out
 
 
 def stage_clock() -> tuple[float, float]:
@@ -148,10 +165,12 @@ class RoundPlanner:
             ledger.record_screen(index, decisions)
             for d in decisions:
                 n_kept_new += d.kept
-                if d.relaxed_structure is not None or d.duplicate_of is not None:
-                    cand = by_id[d.candidate_id].model_copy(
-                        update={"relaxed_structure": d.relaxed_structure, "duplicate_of": d.duplicate_of}
-                    )
+                if d.relaxed_structure is not None or d.duplicate_of is not None or d.e_hull is not None:
+                    cand = by_id[d.candidate_id]
+                    cand = cand.model_copy(update={
+                        "relaxed_structure": d.relaxed_structure, "duplicate_of": d.duplicate_of,
+                        "metadata": {**cand.metadata, **computed_metadata(d, c.config.screen.kind)},
+                    })
                     ledger.update_candidate(cand)
                     by_id[cand.id] = cand
             screened = ledger.screened_ids()

@@ -41,29 +41,34 @@ class ReferencePhase:
     """A reference phase: name, relaxed structure and energy per atom (eV/atom)."""
 
     name: str
-    structure: Structure
+    structure: Structure | None
     energy_per_atom: float
     converged: bool = True
+    formula_only: str | None = None  # the composition of a phase known only by its energy (a ComputedEntry)
 
     @property
     def composition(self) -> Composition:
+        if self.structure is None:
+            return Composition(self.formula_only)
         return self.structure.composition
 
     @property
     def formula(self) -> str:
-        return self.structure.composition.reduced_formula
+        return self.composition.reduced_formula
 
     def as_dict(self) -> dict[str, Any]:
         return {
             "name": self.name,
-            "structure": self.structure.as_dict(),
+            "structure": self.structure.as_dict() if self.structure is not None else None,
             "energy_per_atom": self.energy_per_atom,
             "converged": self.converged,
+            "formula_only": self.formula_only,
         }
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> ReferencePhase:
-        return cls(d["name"], Structure.from_dict(d["structure"]), float(d["energy_per_atom"]), bool(d["converged"]))
+        structure = Structure.from_dict(d["structure"]) if d.get("structure") else None
+        return cls(d["name"], structure, float(d["energy_per_atom"]), bool(d["converged"]), d.get("formula_only"))
 
 
 class Hull:
@@ -136,7 +141,10 @@ def potential_identity(potential: Potential) -> str:
     return str(ident) if ident else f"{potential.name}-{potential.version}"
 
 
-def _cache_key(elements: Sequence[str], ident: str, refs: Sequence[Prototype], fmax: float, steps: int) -> str:
+def _cache_key(
+    elements: Sequence[str], ident: str, refs: Sequence[Prototype], fmax: float, steps: int,
+    correction: str = "none", fixed: Sequence[ReferencePhase] = (),
+) -> str:
     from loop.identity import structure_id
 
     payload = {
@@ -146,6 +154,9 @@ def _cache_key(elements: Sequence[str], ident: str, refs: Sequence[Prototype], f
         "fmax": fmax,
         "steps": steps,
     }
+    if correction != "none" or fixed:
+        payload["correction"] = correction
+        payload["fixed"] = sorted(f"{p.name}|{p.formula}|{p.energy_per_atom:.6f}" for p in fixed)
     return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:16]
 
 
@@ -159,11 +170,17 @@ def build_reference_hull(
     prototype_kinds: Sequence[str] | None = None,
     fmax: float = 0.05,
     steps: int = 200,
+    correction: str = "none",
+    fixed_phases: Sequence[ReferencePhase] = (),
+    names: Sequence[str] | None = None,
 ) -> Hull:
     """Relax the reference phases of ``elements`` with ``potential`` and build their hull.
 
-    ``structures`` adds user-supplied references (named ``user:<formula>:<i>``);
-    ``include_prototypes=False`` uses only those. The result is cached in ``cache_dir``.
+    ``structures`` adds user-supplied references (named ``names`` or ``user:<formula>:<i>``);
+    ``include_prototypes=False`` uses only those. ``correction="mp2020"`` puts the relaxed
+    energies on MP2020's footing (:mod:`surrogates.hull.compatibility`); ``fixed_phases``
+    enter with their energies as given (built-in elemental references, entries without a
+    structure). The result is cached in ``cache_dir``.
     """
     els = sorted({str(e) for e in elements})
     refs: list[Prototype] = prototypes(els, prototype_kinds) if include_prototypes else []
@@ -171,13 +188,13 @@ def build_reference_hull(
         outside = sorted({el.symbol for el in s.composition.elements} - set(els))
         if outside:
             raise StructureError(f"reference structure {i} ({s.composition.reduced_formula}) has elements {outside} outside {els}")
-        refs.append(Prototype(f"user:{s.composition.reduced_formula}:{i}", s))
-    if not refs:
+        refs.append(Prototype(names[i] if names is not None else f"user:{s.composition.reduced_formula}:{i}", s))
+    if not refs and not fixed_phases:
         raise StructureError(f"no reference phases for {'-'.join(els)}")
     ident = potential_identity(potential)
     path = None
     if cache_dir is not None:
-        key = _cache_key(els, ident, refs, fmax, steps)
+        key = _cache_key(els, ident, refs, fmax, steps, correction, fixed_phases)
         path = Path(cache_dir) / f"hull-{'-'.join(els)}-{key}.json"
         if path.is_file():
             try:
@@ -197,7 +214,13 @@ def build_reference_hull(
             if (res.error and not step_limit) or not math.isfinite(res.energy):
                 log.warning("reference %s dropped: %s", proto.name, res.error)
                 continue
-            phases.append(ReferencePhase(proto.name, res.structure, res.energy_per_atom, res.converged))
+            e = res.energy_per_atom
+            if correction == "mp2020":
+                from surrogates.hull.compatibility import corrected_energy_per_atom
+
+                e = corrected_energy_per_atom(res.structure, e)
+            phases.append(ReferencePhase(proto.name, res.structure, e, res.converged))
+    phases += list(fixed_phases)
     hull = Hull(els, phases, ident)
     log.info("hull %s: %d reference phases, %d stable", hull.chemsys, len(phases), len(hull.stable_phases))
     if path is not None:

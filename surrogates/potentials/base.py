@@ -133,6 +133,10 @@ class ASEPotential(Potential, abc.ABC):
             return []
         return self._predict_batch(list(structures))
 
+    def energies_per_atom(self, structures: Sequence[Structure]) -> list[float]:
+        """Energies per atom (eV/atom) only, batched: the cheap path for single-point benchmarks."""
+        return [r.energy_per_atom for r in self.predict(structures)]
+
     def relax(
         self, structures: Sequence[Structure], *, fmax: float = 0.05, steps: int = 200, relax_cell: bool = True
     ) -> list[RelaxResult]:

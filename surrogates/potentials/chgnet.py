@@ -103,6 +103,13 @@ class CHGNetPotential(ASEPotential):
             )
         return results
 
+    def energies_per_atom(self, structures: Sequence[Structure]) -> list[float]:
+        """Energies per atom without forces or stresses (CHGNet's ``task="e"``, no autograd graph)."""
+        self.check_all(structures)
+        if not structures:
+            return []
+        return [float(p["e"]) for p in self._run(structures, task="e", feas=False)]
+
     def descriptors(self, structures: Sequence[Structure]) -> np.ndarray:
         """CHGNet crystal features, shape ``n x 64``."""
         self.check_all(structures)

@@ -10,7 +10,17 @@ For each candidate, in order, the first failing check is its recorded reason:
 6. the relaxed structure is still valid; ``E_hull <= max_e_hull`` against a hull built
    with the same potential (cached per chemical system).
 
-Kept candidates carry the relaxed structure, energy per atom and ``E_hull``. Nothing a
+The hull's references are the user's known phases (``references``:
+:func:`loop.known_phases.load_known_phases`; entries without a structure enter with their
+own energy) plus, for elements the user gave none of, the lowest-energy built-in elemental
+prototype (:mod:`surrogates.hull.elemental`); without ``references`` they are decorated
+prototypes, and the log says so (:attr:`MLIPScreen.reference_source`). With a potential
+trained on MP's PBE/PBE+U data (CHGNet 0.3.0), energies of references and candidates get
+MP2020 corrections (``correction: auto``, :mod:`surrogates.hull.compatibility`); an
+r2SCAN potential gets none.
+
+Kept candidates carry the relaxed structure, energy per atom and ``E_hull`` (computed, and
+passed on to the ranker as ``metadata["e_hull"]`` by the campaign). Nothing a
 candidate or a model file does raises out of :meth:`MLIPScreen.screen`: a bad structure,
 a diverging relaxation, an uncovered element or a corrupt model file becomes a rejection.
 
@@ -57,6 +67,12 @@ class MLIPScreenConfig(PluginConfig):
     check_composition: bool = Field(True, description="SMACT charge neutrality + electronegativity")
     elements: list[str] | None = Field(None, description="the hull's chemical system (None: each candidate's own)")
     reference_dir: str | None = Field(None, description="folder of reference structures (CIF/POSCAR) for the hull")
+    references: list[str] | None = Field(
+        None, description="known phases for the hull: folders of CIFs, entry JSON, CSV with a cif column (replaces prototypes)"
+    )
+    correction: Literal["auto", "mp2020", "none"] = Field(
+        "auto", description="energy corrections: auto = MP2020 for PBE-trained potentials, none for r2SCAN ones"
+    )
     include_prototypes: bool = True
     prototype_kinds: list[str] | None = None
     hull_fmax: float = Field(0.05, gt=0)
@@ -121,6 +137,30 @@ class MLIPScreen(Screen):
         folder = Path(self.config.reference_dir)
         return [Structure.from_file(p) for p in sorted(folder.iterdir()) if p.is_file()]
 
+    @property
+    def reference_source(self) -> str:
+        """``known phases`` or ``prototypes`` (the fallback), for logs, reports and MLflow."""
+        return "known phases" if self.config.references else "prototypes"
+
+    def correction(self) -> str:
+        """The energy correction in force: ``mp2020`` or ``none``."""
+        if self.config.correction != "auto":
+            return self.config.correction
+        pot = self.potential()
+        if pot is None:
+            return "none"
+        from surrogates.hull.compatibility import correction_for_potential
+
+        return correction_for_potential(potential_identity(pot))
+
+    def corrected(self, structure: Structure, energy_per_atom: float) -> float:
+        """A candidate's energy per atom on the hull's footing."""
+        if self.correction() == "mp2020":
+            from surrogates.hull.compatibility import corrected_energy_per_atom
+
+            return corrected_energy_per_atom(structure, energy_per_atom)
+        return energy_per_atom
+
     def hull(self, elements: Sequence[str]) -> Hull | str:
         """The hull of a chemical system, or the reason it cannot be built."""
         els = sorted(set(self.config.elements or elements))
@@ -130,15 +170,39 @@ class MLIPScreen(Screen):
             if pot is None:
                 return self._potential_error or "no potential"
             try:
-                refs = [s for s in self._references() if {e.symbol for e in s.composition.elements} <= set(els)]
                 cache = Path(self.config.hull_cache_dir) if self.config.hull_cache_dir else self.work_dir / "hulls"
-                self._hulls[key] = build_reference_hull(
-                    els, pot, cache, structures=refs, include_prototypes=self.config.include_prototypes,
-                    prototype_kinds=self.config.prototype_kinds, fmax=self.config.hull_fmax, steps=self.config.hull_steps,
-                )
+                kw = {"fmax": self.config.hull_fmax, "steps": self.config.hull_steps, "correction": self.correction()}
+                if self.config.references:
+                    self._hulls[key] = self._known_hull(els, pot, cache, kw)
+                else:
+                    refs = [s for s in self._references() if {e.symbol for e in s.composition.elements} <= set(els)]
+                    log.info("mlip screen: hull of %s from decorated prototypes (no known phases given)", key)
+                    self._hulls[key] = build_reference_hull(
+                        els, pot, cache, structures=refs, include_prototypes=self.config.include_prototypes,
+                        prototype_kinds=self.config.prototype_kinds, **kw,
+                    )
             except (CrystaloopError, ValueError, OSError) as exc:
                 self._hulls[key] = f"hull of {key} could not be built: {exc}"
         return self._hulls[key]
+
+    def _known_hull(self, els: list[str], pot: Potential, cache: Path, kw: dict[str, Any]) -> Hull:
+        from loop.known_phases import load_known_phases
+        from surrogates.hull import ReferencePhase
+        from surrogates.hull.elemental import elemental_references
+
+        known = load_known_phases(self.config.references or [], els)
+        log.info("mlip screen: hull of %s from %s", "-".join(els), known.label())
+        with_s = known.with_structures()
+        fixed = [ReferencePhase(f"entry:{p.name}", None, float(p.energy_per_atom), True, p.formula)
+                 for p in known.phases if p.structure is None and p.energy_per_atom is not None]
+        missing = known.missing_elements(els)
+        builtin = elemental_references(missing, pot, cache / "elements", fmax=kw["fmax"], steps=kw["steps"])
+        for el, ph in builtin.items():
+            log.info("mlip screen: elemental reference of %s is the built-in prototype %s", el, ph.name)
+        return build_reference_hull(
+            els, pot, cache, structures=[p.structure for p in with_s], names=[f"known:{p.name}" for p in with_s],
+            include_prototypes=False, fixed_phases=[*fixed, *builtin.values()], **kw,
+        )
 
     def _use_ray(self) -> bool:
         from loop.runtime import ray_available
@@ -231,8 +295,9 @@ class MLIPScreen(Screen):
             if isinstance(hull, str):
                 reject(c, hull, relaxed_structure=r.structure, energy_per_atom=r.energy_per_atom, metrics=metrics)
                 continue
-            e_hull = hull.e_above_hull(r.structure.composition, r.energy_per_atom)
-            metrics["formation_energy_per_atom"] = hull.formation_energy_per_atom(r.structure.composition, r.energy_per_atom)
+            e_corr = self.corrected(r.structure, r.energy_per_atom)
+            e_hull = hull.e_above_hull(r.structure.composition, e_corr)
+            metrics["formation_energy_per_atom"] = hull.formation_energy_per_atom(r.structure.composition, e_corr)
             kw = {"relaxed_structure": r.structure, "energy_per_atom": r.energy_per_atom, "e_hull": e_hull, "metrics": metrics}
             if e_hull > cfg.max_e_hull:
                 reject(c, f"e_hull {e_hull:.3f} eV/atom > {cfg.max_e_hull}", **kw)

@@ -29,6 +29,10 @@ def make_lab(tmp_path, cache, **over) -> CrystalLab:
 def test_config_names_bad_options(tmp_path):
     with pytest.raises(ValidationError, match="unknown properties"):
         CrystalLab.Config(elements=["Li", "O"], properties=["colour"])
+    with pytest.raises(ValidationError, match="computed, not measured"):
+        CrystalLab.Config(elements=["Li", "O"], properties=["e_hull"])
+    cfg = CrystalLab.Config(elements=["Li", "O"])
+    assert cfg.potential == {"kind": "chgnet", "options": {"model_name": "r2scan"}} and cfg.hidden_error is not None
     with pytest.raises(ConfigError, match="band_gap_model"):
         make_lab(tmp_path, tmp_path / "w", properties=["band_gap"])
     caps = make_lab(tmp_path, tmp_path / "w").capabilities()
@@ -68,11 +72,13 @@ def test_experiments_return_xrd_yields_files_and_properties(tmp_path):
         recipe = lab.plan_recipe(next(r.recipe for r in reqs if r.request_id == rid), truth.formula)
         outcome = synthesize(truth.relaxed, truth.e_hull, recipe, world, lab.cfg.synthesis, lab.seed, lab.request_rng(rid))
         assert o.phase_analysis.target_fraction == pytest.approx(outcome.target_fraction, abs=0.1)
-    # the stable oxide made by the planner's recipe: the target, with computed and sample properties
-    assert {"e_hull", "formation_energy", "density", "bulk_modulus"} <= set(obs["q0"].values)
+    # the stable oxide made by the planner's recipe: the target, with sample properties and never an energy
+    assert {"density", "bulk_modulus", "yield"} <= set(obs["q0"].values)
+    for o in obs.values():
+        assert not {"e_hull", "formation_energy", "energy_per_atom"} & set(o.values)
     # nothing reacted: the precursor is there, the target is not found and sample properties are not measured
     cold = obs["cold"]
-    assert cold.phase_analysis.target_fraction < 0.05 and "density" not in cold.values and "e_hull" in cold.values
+    assert cold.phase_analysis.target_fraction < 0.05 and "density" not in cold.values and "yield" in cold.values
     # the lab tells the campaign its recipe up front (stored in the ledger before submission)
     planned = lab.recipe_for(cands[1])
     assert planned is not None and planned.precursors and planned.temperature_c
@@ -81,7 +87,7 @@ def test_experiments_return_xrd_yields_files_and_properties(tmp_path):
     again.context.clock.advance_to(1000)
     replay = {o.request_id: o for o in again.poll()}
     assert replay["q1"].values["yield"].value == obs["q1"].values["yield"].value
-    assert replay["q1"].values["e_hull"].value == obs["q1"].values["e_hull"].value
+    assert replay["q1"].values == obs["q1"].values
 
 
 @pytest.mark.slow
@@ -93,5 +99,5 @@ def test_without_xrd_the_true_products_are_reported_with_a_noisy_yield(tmp_path)
     (o,) = lab.poll()
     assert o.xrd_pattern is None and o.phase_analysis is not None
     assert sum(p.weight_fraction for p in o.phase_analysis.phases) == pytest.approx(1.0, abs=1e-4)
-    assert o.values["e_hull"].uncertainty is None  # no noise configured
-    assert np.isfinite(o.values["e_hull"].value)
+    assert o.values["density"].uncertainty is None  # no noise configured
+    assert np.isfinite(o.values["density"].value) and "e_hull" not in o.values

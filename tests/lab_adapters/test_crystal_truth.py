@@ -1,4 +1,4 @@
-"""Ground truth of candidates: relaxation, hull energies, density, moments, EOS bulk modulus."""
+"""Ground truth of candidates: relaxation, hidden error, hull energies, density, moments, EOS bulk modulus."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import json
 import pytest
 from pymatgen.core import Lattice, Structure
 
+from lab_adapters.crystal.hidden_error import HiddenErrorConfig
 from lab_adapters.crystal.truth import TruthConfig, bulk_modulus, ground_truth
 from lab_adapters.crystal.world import WorldConfig, build_world
 from loop.interfaces import PluginContext
@@ -29,19 +30,25 @@ def potential(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def world(tmp_path_factory, potential):
-    cfg = WorldConfig(elements=["Li", "O"], prototype_kinds=KINDS, fmax=0.2, steps=30, cache_dir=str(tmp_path_factory.mktemp("w")))
+    cfg = WorldConfig(elements=["Li", "O"], prototype_kinds=KINDS, fmax=0.2, steps=30, cache_dir=str(tmp_path_factory.mktemp("w")),
+                      hidden_error=HiddenErrorConfig(sigma=0.05, seed=0))
     return build_world(cfg, potential)
 
 
 FAST = TruthConfig(fmax=0.2, steps=30)
 
 
-def test_truth_of_the_stable_oxide_sits_on_the_hull_and_is_cached(world, potential):
+def test_truth_is_the_potential_plus_the_hidden_error_and_is_cached(world, potential):
     li2o = next(p for p in world.stable_phases if p.formula == "Li2O")
     cand = Candidate.from_structure(li2o.structure)
     t = ground_truth(cand, world, potential, FAST)
     assert t.error is None and t.formula == "Li2O"
-    assert abs(t.e_hull) < 0.02
+    relaxed = t.relaxed
+    model = potential.predict([relaxed])[0].energy_per_atom
+    delta = world.hidden_error_of(relaxed)
+    assert abs(delta) > 1e-4  # the world is not the potential
+    assert t.energy_per_atom == pytest.approx(model + delta, abs=2e-3)
+    assert t.e_hull == pytest.approx(0.0, abs=0.02) and t.model_e_hull == pytest.approx(0.0, abs=0.02)  # a hull phase
     assert t.formation_energy < -1.0  # a strongly bound oxide
     assert 1.5 < t.density < 3.5  # Li2O: 2.0 g/cm^3
     assert t.bulk_modulus is not None and 30 < t.bulk_modulus < 150  # Li2O: ~80 GPa
@@ -55,6 +62,8 @@ def test_a_polymorph_above_the_hull_and_a_candidate_outside_the_world(world, pot
     cscl = Structure(Lattice.cubic(2.7), ["Li", "O"], [[0, 0, 0], [0.5, 0.5, 0.5]])
     t = ground_truth(Candidate.from_structure(cscl), world, potential, FAST)
     assert t.error is None and t.e_hull > 0.05
+    # the hull without the hidden error is another hull: off the hull, e_hull and model_e_hull differ
+    assert t.model_e_hull is not None and abs(t.e_hull - t.model_e_hull) > 1e-3
     outside = Structure(Lattice.cubic(4.2), ["Na", "Cl"], [[0, 0, 0], [0.5, 0.5, 0.5]])
     t2 = ground_truth(Candidate.from_structure(outside), world, potential, FAST)
     assert t2.error is not None and "outside the world" in t2.error and t2.properties() == {}

@@ -74,3 +74,24 @@ def test_world_is_built_once_and_read_back_from_its_cache(tmp_path, potential):
     from surrogates.hull import potential_identity
 
     assert world_key(other, potential_identity(potential), _references(other)) != world.key
+
+
+@pytest.mark.slow
+def test_world_of_known_phases_with_builtin_elements_and_a_hidden_error(tmp_path, potential, data_dir):
+    from lab_adapters.crystal.hidden_error import HiddenErrorConfig
+
+    world_mod._MEMO.clear()
+    cfg = small_config(tmp_path, references=[str(data_dir / "references" / "li-mn-ti-o-f")],
+                       hidden_error=HiddenErrorConfig(sigma=0.05, seed=0))
+    world = build_world(cfg, potential)
+    names = {p.name for p in world.hull.phases}
+    assert "known:Li2O_225" in names and not any(n.startswith(("rocksalt:", "fluorite:")) for n in names)
+    assert sum(n.startswith("builtin:") for n in names) == 2  # Li and O: the shipped set has no elements
+    assert world.reference_source == "known phases"
+    assert world.phase_label(next(p for p in world.hull.phases if p.name == "known:Li2O_225")) == "Li2O_225"
+    # the world's energies are the potential's plus the hidden error, phase by phase
+    model = {p.name: p.energy_per_atom for p in world.model_hull.phases}
+    shifts = [p.energy_per_atom - model[p.name] for p in world.hull.phases]
+    assert all(s == pytest.approx(world.hidden_error_of(p.structure)) for s, p in zip(shifts, world.hull.phases, strict=True))
+    assert max(shifts) - min(shifts) > 0.005
+    assert "Li2O" in {p.formula for p in world.stable_phases}

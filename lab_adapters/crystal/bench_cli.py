@@ -1,0 +1,46 @@
+"""``crystaloop bench world``: the screen's computed hull against the simulated world's (see :mod:`.bench_world`)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+
+__all__ = ["bench_world"]
+
+_DATA = Path("..") / "shared" / "data"
+
+
+@click.command("world")
+@click.option("--references", type=click.Path(exists=True, path_type=Path), default=_DATA / "references" / "li-mn-ti-o-f",
+              show_default=True, help="known phases (folder of CIFs, entry JSON or CSV with a cif column)")
+@click.option("--perov5", type=click.Path(path_type=Path), default=_DATA / "perov5" / "val.csv", show_default=True,
+              help="perov-5 CSV for the formation-energy figures ('none' to skip)")
+@click.option("--elements", default="Li,Mn,O", show_default=True, help="the world's chemical system")
+@click.option("-n", "n", default=200, show_default=True, help="candidates from the demo's generator")
+@click.option("--seed", default=0, show_default=True, help="generator seed")
+@click.option("--stage", type=click.Choice(["all", "screen", "world"]), default="all", show_default=True,
+              help="run only the screen or the world half (cached), e.g. in two processes; 'all' reads their caches")
+@click.option("--json", "json_path", type=click.Path(dir_okay=False, path_type=Path), default=None, help="write the figures as JSON")
+def bench_world(references: Path, perov5: Path, elements: str, n: int, seed: int, stage: str, json_path: Path | None) -> None:
+    """E_hull of the screen (CHGNet 0.3.0 + MP2020) against the world's (CHGNet r2SCAN + hidden error)."""
+    from lab_adapters.crystal.bench_world import run_world_bench
+    from loop.errors import InputDataError
+
+    csv = None if str(perov5).lower() == "none" else perov5
+    if csv is not None and not csv.is_file():
+        raise InputDataError("perov-5 CSV not found (pass --perov5 none to skip)", source=str(csv))
+    out = run_world_bench(references, csv, n=n, seed=seed, elements=[e.strip() for e in elements.split(",") if e.strip()], stage=stage)
+    if stage != "all":
+        click.echo(f"{stage} stage done: {out['n']} candidates in {out['wall_s']:.0f} s (cached)")
+        return
+    click.echo(f"world benchmark ({out['n_candidates']} of {out['n_proposed']} candidates scored, {out['n_known']} known phases, seed {seed})")
+    click.echo(f"  screen: {out['screen']}")
+    click.echo(f"  world:  {out['world']}")
+    for key, value in out.items():
+        if isinstance(value, float):
+            click.echo(f"{key:<46} {value:>10.4f}")
+    if json_path is not None:
+        json_path.write_text(json.dumps(out, indent=1))
+        click.echo(f"wrote {json_path}")

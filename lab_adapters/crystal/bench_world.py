@@ -1,0 +1,196 @@
+"""``crystaloop bench world``: how far the screen's computed hull is from the simulated world's.
+
+The screen is the ``mlip`` screen as campaigns use it: CHGNet 0.3.0 (PBE), MP2020
+corrections, a hull of the known phases (``references``) with built-in elemental references.
+The world is the crystal lab's: CHGNet r2SCAN, the hidden error
+(:mod:`lab_adapters.crystal.hidden_error`), a hull of the same known phases relaxed with
+the world's potential. Figures (eV/atom; Spearman's rank correlation ``rho``):
+
+- ``screen_vs_world_e_hull_mae = mean |E_hull,screen - E_hull,world|`` and
+  ``screen_vs_world_spearman`` on ``n`` candidates (default 200) of the demo's generator
+  (``random_crystal`` over Li-Mn-O, at most 8 atoms, at least 2 elements; seed 0), each
+  relaxed by the screen (CHGNet 0.3.0, 40 FIRE steps, fmax 0.1 eV/A) and, independently from
+  the proposed structure, by the world (CHGNet r2SCAN, 40 steps); reference phases get 60
+  steps;
+- the same on the known phases themselves (``..._known``: each phase against each hull)
+  and against the world without its hidden error (``..._no_error``);
+- ``formation_mae_perov5_raw`` / ``..._corrected``: CHGNet 0.3.0 formation energies on
+  perov-5 against ``heat_ref`` (:mod:`surrogates.hull.formation_bench`).
+
+The benchmark drives a generator (through the registry), the screen and the simulated
+world, so it lives with the lab, which may use ``surrogates`` physics. It reads the world's
+truth only to score the screen; nothing here feeds back into a campaign.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from loop.interfaces import PluginContext
+
+__all__ = ["run_world_bench"]
+
+log = logging.getLogger(__name__)
+
+DEMO_GENERATOR = {"kind": "random_crystal", "options": {"elements": ["Li", "Mn", "O"], "max_atoms": 8, "min_elements": 2}}
+
+
+def _pair_figures(screen: Sequence[float], world: Sequence[float]) -> tuple[float, float]:
+    from scipy.stats import spearmanr
+
+    a, b = np.asarray(screen, dtype=float), np.asarray(world, dtype=float)
+    ok = np.isfinite(a) & np.isfinite(b)
+    if ok.sum() < 3:
+        return math.nan, math.nan
+    return float(np.mean(np.abs(a[ok] - b[ok]))), float(spearmanr(a[ok], b[ok]).statistic)
+
+
+SCREEN_STEPS = 40
+TRUTH_STEPS = 40
+REFERENCE_STEPS = 60
+
+
+def _setup(references: Path, n: int, seed: int, elements: Sequence[str]) -> tuple[Any, list[Any], Any, Path]:
+    """(context, proposals, cache folder, work folder) shared by the stages."""
+    from loop import registry
+    from loop.tables import cache_dir
+
+    els = sorted(set(elements))
+    cache = cache_dir() / "bench-world"
+    root = cache / f"work-{'-'.join(els)}-{n}-{seed}"
+    ctx = PluginContext(work_dir=root, seed=seed, device="cpu")
+    gen_spec = {"kind": DEMO_GENERATOR["kind"], "options": {**DEMO_GENERATOR["options"], "elements": els}}
+    generator = registry.create("generators", gen_spec, ctx)
+    proposals = generator.sample(n, None, np.random.default_rng(seed))
+    log.info("bench world: %d proposals from %s (seed %d)", len(proposals), gen_spec["kind"], seed)
+    return ctx, proposals, cache, root
+
+
+def _screen(references: Path, els: list[str], ctx: Any, cache: Path) -> Any:  # noqa: ANN401 - MLIPScreen
+    from surrogates.screening.screen import MLIPScreen, MLIPScreenConfig
+
+    return MLIPScreen(MLIPScreenConfig(
+        potential="chgnet", potential_options={"model_name": "0.3.0", "device": "cpu"}, elements=els,
+        references=[str(references)], max_e_hull=1e9, fmax=0.1, steps=SCREEN_STEPS, hull_fmax=0.1, hull_steps=REFERENCE_STEPS,
+        hull_cache_dir=str(cache / "screen-hulls"), ray="never", check_composition=False,
+    ), ctx)
+
+
+def _world(references: Path, els: list[str], ctx: Any, cache: Path) -> tuple[Any, Any]:  # noqa: ANN401
+    from lab_adapters.crystal.hidden_error import HiddenErrorConfig
+    from lab_adapters.crystal.lab import WORLD_POTENTIAL
+    from lab_adapters.crystal.world import WorldConfig, build_world
+    from surrogates.potentials.factory import create_potential
+
+    world_pot = create_potential({"kind": WORLD_POTENTIAL["kind"], "options": {**WORLD_POTENTIAL["options"], "device": "cpu"}}, ctx)
+    world = build_world(WorldConfig(
+        elements=els, references=[str(references)], hidden_error=HiddenErrorConfig(), fmax=0.1, steps=REFERENCE_STEPS,
+        cache_dir=str(cache / "worlds"),
+    ), world_pot)
+    return world, world_pot
+
+
+def run_world_bench(
+    references: Path,
+    perov5: Path | None,
+    *,
+    n: int = 200,
+    seed: int = 0,
+    elements: Sequence[str] = ("Li", "Mn", "O"),
+    stage: str = "all",
+) -> dict[str, Any]:
+    """The figures of the module docstring, as a dict (plus counts and settings).
+
+    ``stage="screen"`` or ``"world"`` runs (and caches) only that half, so that the two can
+    run in separate processes on two cores; ``"all"`` then reads their caches.
+    """
+    from lab_adapters.crystal.hidden_error import HiddenErrorConfig
+    from lab_adapters.crystal.truth import TruthConfig, ground_truth
+    from loop.tables import cache_dir
+
+    t0 = time.perf_counter()
+    els = sorted(set(elements))
+    ctx, proposals, cache, _root = _setup(references, n, seed, els)
+    truth_cfg = TruthConfig(fmax=0.1, steps=TRUTH_STEPS)
+    truths: dict[str, Any] = {}
+    if stage in ("all", "world"):
+        world, world_pot = _world(references, els, ctx, cache)
+        # the world relaxes each proposal itself, from the structure proposed (not the screen's answer)
+        for i, cand in enumerate(proposals):
+            truths[cand.id] = ground_truth(cand, world, world_pot, truth_cfg)
+            if i % 20 == 0:
+                log.info("bench world: world truth %d of %d (%.0f s)", i, len(proposals), time.perf_counter() - t0)
+        if stage == "world":
+            return {"stage": "world", "n": len(truths), "wall_s": time.perf_counter() - t0}
+    screen = _screen(references, els, ctx, cache)
+    decisions = screen.screen(proposals, [])
+    log.info("bench world: screen done (%.0f s)", time.perf_counter() - t0)
+    if stage == "screen":
+        screen.hull(els)
+        return {"stage": "screen", "n": len(decisions), "wall_s": time.perf_counter() - t0}
+    s_vals, w_vals, w0_vals = [], [], []
+    for d in decisions:
+        truth = truths.get(d.candidate_id)
+        if d.e_hull is None or truth is None or truth.e_hull is None:
+            continue
+        s_vals.append(float(d.e_hull))
+        w_vals.append(float(truth.e_hull))
+        w0_vals.append(float(truth.model_e_hull) if truth.model_e_hull is not None else math.nan)
+    mae, rho = _pair_figures(s_vals, w_vals)
+    mae0, rho0 = _pair_figures(s_vals, w0_vals)
+
+    # the known phases against each hull
+    screen_hull = screen.hull(els)
+    assert not isinstance(screen_hull, str), screen_hull
+    sk, wk, wk0 = [], [], []
+    world_by_name = {p.name: p for p in world.hull.phases}
+    model_by_name = {p.name: p for p in world.model_hull.phases}
+    for ph in screen_hull.phases:
+        if not ph.name.startswith("known:") or ph.name not in world_by_name:
+            continue
+        sk.append(screen_hull.e_above_hull(ph.composition, ph.energy_per_atom))
+        w = world_by_name[ph.name]
+        wk.append(world.hull.e_above_hull(w.composition, w.energy_per_atom))
+        m = model_by_name[ph.name]
+        wk0.append(world.model_hull.e_above_hull(m.composition, m.energy_per_atom))
+    mae_k, rho_k = _pair_figures(sk, wk)
+    mae_k0, rho_k0 = _pair_figures(sk, wk0)
+
+    out: dict[str, Any] = {
+        "screen_vs_world_e_hull_mae": mae,
+        "screen_vs_world_spearman": rho,
+        "screen_vs_world_e_hull_mae_known": mae_k,
+        "screen_vs_world_spearman_known": rho_k,
+        "screen_vs_world_e_hull_mae_no_error": mae0,
+        "screen_vs_world_spearman_no_error": rho0,
+        "screen_vs_world_e_hull_mae_known_no_error": mae_k0,
+        "screen_vs_world_spearman_known_no_error": rho_k0,
+        "n_candidates": len(s_vals),
+        "n_proposed": len(proposals),
+        "n_known": len(sk),
+        "seed": seed,
+        "elements": els,
+        "screen": f"mlip, chgnet 0.3.0, correction {screen.correction()}, hull of {screen.reference_source}, {SCREEN_STEPS} steps",
+        "world": f"chgnet r2scan + hidden error (sigma {HiddenErrorConfig().sigma} eV/atom), hull of {world.reference_source}, "
+                 f"{TRUTH_STEPS} steps",
+    }
+    if perov5 is not None:
+        from surrogates.hull.formation_bench import formation_energy_mae
+        from surrogates.potentials.factory import create_potential
+
+        pot = create_potential({"kind": "chgnet", "options": {"model_name": "0.3.0", "device": "cpu"}}, ctx)
+        f = formation_energy_mae(perov5, pot, cache_dir())
+        out.update({
+            "formation_mae_perov5_raw": f["formation_mae_raw"],
+            "formation_mae_perov5_corrected": f["formation_mae_corrected"],
+            "formation_perov5": {k: v for k, v in f.items() if not k.startswith("formation_mae")},
+        })
+    out["wall_s"] = time.perf_counter() - t0
+    return out

@@ -1,0 +1,59 @@
+"""The screen's computed e_hull reaches the ranker through candidate metadata, labelled as computed."""
+
+from __future__ import annotations
+
+import pytest
+
+from loop.campaign.rounds import computed_metadata
+from loop.config import parse_config
+from loop.records import ScreenDecision
+
+
+def test_computed_metadata_labels_the_screen_and_keeps_the_uncertainty():
+    d = ScreenDecision(candidate_id="a", kept=True, e_hull=0.031, metrics={"e_hull_std": 0.02})
+    assert computed_metadata(d, "mlip") == {"e_hull": 0.031, "e_hull_source": "computed:mlip", "e_hull_std": 0.02}
+    assert computed_metadata(ScreenDecision(candidate_id="b", kept=False), "mlip") == {}
+
+
+@pytest.mark.slow
+def test_the_ranker_uses_the_mlip_screens_e_hull(tmp_path):
+    from loop.campaign.engine import Campaign
+    from surrogates.models.synthesizability import smact_prior
+    from tests.surrogates._mlip_data import bcc_na, rocksalt, tiny_mace_dir
+
+    refs = tmp_path / "refs"
+    refs.mkdir()
+    rocksalt().to(filename=str(refs / "NaCl.cif"))
+    bcc_na().to(filename=str(refs / "Na.cif"))
+    from pymatgen.core import Lattice, Structure
+
+    Structure(Lattice.cubic(10.0), ["Cl", "Cl"], [[0, 0, 0], [0.2, 0, 0]]).to(filename=str(refs / "Cl2.cif"))
+    cfg = parse_config({
+        "name": "meta", "seed": 0,
+        "objectives": [{"name": "yield", "goal": "maximize"}],
+        "budget": {"experiments": 4, "batch_size": 2},
+        "proposals": 6,
+        "generator": {"kind": "random_crystal", "options": {"elements": ["Na", "Cl"], "max_atoms": 4, "min_elements": 2}},
+        "screen": {"kind": "mlip", "options": {
+            "potential": "mace", "potential_options": {"model": str(tiny_mace_dir())}, "elements": ["Na", "Cl"],
+            "reference_dir": str(refs), "include_prototypes": False, "max_e_hull": 5.0, "steps": 40, "hull_steps": 20,
+            "check_composition": False, "ray": "never",
+        }},
+        "ranker": {"kind": "botorch"},
+        "tracking": {"enabled": False},
+    })
+    with Campaign.create(cfg, tmp_path / "c") as c:
+        batch = c.suggest(2)
+        assert batch
+        kept = [x for x in c.ledger.candidates() if "e_hull" in x.metadata]
+        assert kept and all(x.metadata["e_hull_source"] == "computed:mlip" for x in kept)
+        decisions = {d.candidate_id: d for d in c.ledger.screen_decisions()}
+        for x in kept:
+            if x.id in decisions:
+                assert x.metadata["e_hull"] == decisions[x.id].e_hull
+        prior = c.ranker._synth_prior(kept)
+        expected = [smact_prior(x.formula, x.metadata["e_hull"]) for x in kept]
+        assert list(prior) == pytest.approx(expected)
+        above = [i for i, x in enumerate(kept) if x.metadata["e_hull"] > 0.01]
+        assert above, "no candidate above the hull to tell the prior apart"
+        assert all(prior[i] < smact_prior(kept[i].formula, None) for i in above)  # the ranker read the screen's e_hull
