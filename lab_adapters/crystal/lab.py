@@ -95,7 +95,9 @@ class CrystalLabConfig(SimulatedLabConfig):
     xrd: bool = Field(True, description="simulate and analyse a powder pattern (else the true yield, with noise)")
     crystallite_size_nm: tuple[float, float] = Field((5.0, 100.0), description="range of crystallite sizes, nm")
     max_lattice_strain: float = Field(0.002, ge=0, le=0.01, description="|lattice strain| of a phase, drawn uniformly")
-    xrd_simulation: dict[str, Any] = Field(default_factory=dict, description="lab_adapters.xrd.SimulationConfig options")
+    xrd_simulation: dict[str, Any] = Field(
+        default_factory=dict, description="lab_adapters.xrd.SimulationConfig options over the instrument's defaults "
+        "(Cu K-alpha1/2, FWHM 0.07 deg, background 250, sample displacement drawn per sample)")
     xrd_analysis: dict[str, Any] = Field(default_factory=dict, description="lab_adapters.xrd.AnalysisConfig options")
     yield_noise: float = Field(0.02, ge=0, description="sd of the yield when xrd is off")
     recipe: dict[str, Any] = Field(default_factory=lambda: {"kind": "stoichiometric"}, description="recipe planner {kind, options}")
@@ -185,11 +187,14 @@ class CrystalLab(SimulatedLab):
         return self.planner.plan(formula, self.world)
 
     def plan_recipe(self, recipe: Recipe, formula: str) -> Recipe:
-        """The request's recipe when it names precursors, else the planner's."""
-        if recipe.precursors:
-            return recipe
-        planned = self.planner.plan(formula, self.world)
-        return planned.model_copy(update={"params": {**recipe.params, **planned.params}})
+        """The request's recipe when it names precursors, else the planner's; checked against the furnace."""
+        from lab_adapters.crystal.synthesis import landscape_of, validate_recipe
+
+        if not recipe.precursors:
+            planned = self.planner.plan(formula, self.world)
+            recipe = planned.model_copy(update={"params": {**recipe.params, **planned.params}})
+        validate_recipe(recipe, landscape_of(self.world), self.cfg.synthesis.furnace, formula)
+        return recipe
 
     # -- one experiment -----------------------------------------------------------------
     def _measure(self, job: dict[str, Any], candidate: Candidate) -> Observation:
@@ -273,7 +278,7 @@ class CrystalLab(SimulatedLab):
 
         lo, hi = self.cfg.crystallite_size_nm
         comps = []
-        for p in outcome.products:
+        for p in outcome.diffracting_products():
             textured = rng.random() < 0.5
             direction = [(0, 0, 1), (1, 1, 1), (1, 1, 0)][int(rng.integers(3))]
             comps.append(PhaseComponent(
@@ -284,7 +289,11 @@ class CrystalLab(SimulatedLab):
                 po_direction=direction if textured else None,
                 po_r=float(rng.uniform(0.85, 1.0)) if textured else 1.0,
             ))
-        pattern = simulate_pattern(comps, SimulationConfig(**self.cfg.xrd_simulation), rng)
+        # the diffractometer: K-alpha1/alpha2, a sample-height error that differs from sample to sample,
+        # air scatter and counting noise, and a peak width of its own (not the analyzer's default)
+        instrument = {"ka2": True, "inst_fwhm": 0.07, "background": 250.0, "counts": 15000.0,
+                      "displacement_mm": float(rng.uniform(-0.15, 0.15)), "zero_shift": float(rng.uniform(-0.03, 0.03))}
+        pattern = simulate_pattern(comps, SimulationConfig(**{**instrument, **self.cfg.xrd_simulation}), rng)
         refs = ReferenceSet.from_structures(self._references(target, target_label))
         fit = XRDAnalyzer(refs, AnalysisConfig(**self.cfg.xrd_analysis)).fit(pattern, target=target_label)
         xy = write_xy(pattern, self.xrd_dir / f"{rid}.xy").resolve()

@@ -177,4 +177,7 @@ def simulate_pattern(
     mean = net + bkg
     y = rng.poisson(mean).astype(float) if cfg.noise else mean
     meta = {"ka2": str(cfg.ka2), "counts": cfg.counts}
+    lines = tuple(_lines(cfg.wavelength, cfg.ka2, cfg.ka2_ratio))
+    if cfg.ka2:  # the pattern says which lines made it, as an instrument file does
+        return XRDPattern(x, y, lines[0][0], None, meta, lines=lines, wavelength_origin="file")
     return XRDPattern(x, y, lam_mean, None, meta)
