@@ -59,6 +59,7 @@ from loop.records import PhaseAnalysis, PhaseFraction
 __all__ = ["AnalysisConfig", "PhaseFit", "XRDAnalyzer", "XRDFit", "analyze_pattern"]
 
 logger = logging.getLogger(__name__)
+_SCREEN_WINDOW = 4.0  # FWHM per side of the quick renders that rank candidates (the fit uses profile.WINDOW)
 
 
 class AnalysisConfig(BaseModel):
@@ -88,6 +89,8 @@ class AnalysisConfig(BaseModel):
     unknown_dominance: float = Field(0.5, ge=0, description="residual / modelled phase intensity at the peak")
     unknown_min_height: float = Field(0.02, ge=0, description="height relative to the tallest net peak")
     unknown_min_share: float = Field(0.01, ge=0, description="share of net intensity that makes the residual 'detected'")
+    rebin_step: float | None = Field(
+        0.03, ge=0, description="sum neighbouring points of finer scans up to this step, deg (None: keep all)")
     max_nfev: int = Field(40, ge=1, description="function evaluations per non-linear refinement")
     forward_tries: int = Field(3, ge=1, description="candidates tried per forward step before the selection stops")
     max_nfev_forward: int = Field(12, ge=1, description="function evaluations of the quick refinement of a candidate")
@@ -201,6 +204,12 @@ class XRDAnalyzer:
             floor = max(0.5 * float(np.percentile(pos, 5)) if len(pos) else 1.0, 1e-6 * float(y.max()))
             var = np.maximum(y, floor)
         x = pat.two_theta
+        k = int(cfg.rebin_step / float(np.median(np.diff(x)))) if cfg.rebin_step else 1
+        if k > 1:  # sum k neighbouring points: counts stay Poisson, the fit costs k times less
+            m = len(x) // k * k
+            x = x[:m].reshape(-1, k).mean(axis=1)
+            y = y[:m].reshape(-1, k).sum(axis=1)
+            var = var[:m].reshape(-1, k).sum(axis=1)
         return pat, _Data(x, y, 1.0 / np.sqrt(var), var, float(np.median(np.diff(x))), pat.emission[0][0])
 
     def _filtered(self, d: _Data, net: np.ndarray) -> list[tuple[float, float, np.ndarray]]:
@@ -235,7 +244,7 @@ class XRDAnalyzer:
         w = d.sw**2
         best = (options[0][0], options[0][1], 0.0)
         for e, xs in options:
-            ti = render(d.x, ph, e, st.z, st.disp, st.eta, xs, 0.01, cfg.inst_fwhm)[0]
+            ti = render(d.x, ph, e, st.z, st.disp, st.eta, xs, 0.01, cfg.inst_fwhm, window=_SCREEN_WINDOW)[0]
             den = float(ti @ (w * ti))
             if den <= 0:
                 continue
@@ -311,7 +320,7 @@ class XRDAnalyzer:
                     continue
                 trial = st.append(0.0, shapes.e[c], shapes.X[c], shapes.Y[c])
                 t_c = render(d.x, phases[c], trial.e[-1], st.z, st.disp, st.eta, trial.X[-1], trial.Y[-1],
-                             cfg.inst_fwhm)[0]
+                             cfg.inst_fwhm, window=_SCREEN_WINDOW)[0]
                 a_ph = np.column_stack([t_cur, t_c])
                 coef, chi2_c = linear_fit(a_bkg, a_ph, d.y, d.sw)
                 curve = coef[-1] * t_c

@@ -29,7 +29,7 @@ import numpy as np
 from scipy.optimize import least_squares, lsq_linear
 
 from lab_adapters.xrd.peaks import PhasePeaks, lorentz_polarization, two_theta_of
-from lab_adapters.xrd.profile import SCHERRER_K, peak_terms
+from lab_adapters.xrd.profile import SCHERRER_K, WINDOW, peak_terms
 
 __all__ = [
     "FitState",
@@ -129,13 +129,13 @@ def build_templates(
 
 def render(
     x: np.ndarray, ph: PhaseTemplate, e: float, z: float, disp: float, eta: float, xs: float, ys: float,
-    inst_fwhm: float, jac: bool = False,
+    inst_fwhm: float, jac: bool = False, window: float = WINDOW,
 ) -> tuple[np.ndarray, ...]:
-    """``T_p`` (``(n,)``) and, with ``jac``, its derivatives wrt e, X, Y, z, D, eta."""
+    """``T_p`` (``(n,)``) and, with ``jac``, its derivatives wrt e, X, Y, z, D, eta (``window``: FWHM per side)."""
     s = ph.lam / (2.0 * ph.d * (1.0 + e))
     c = np.degrees(2.0 * np.arcsin(np.minimum(s, 1.0))) + z + disp * ph.cos
     h = np.sqrt(inst_fwhm**2 + (xs / ph.cos) ** 2 + (ys * ph.tan) ** 2)
-    val, dc, dh, de, point, peak = peak_terms(x, c, ph.amp, h, eta)
+    val, dc, dh, de, point, peak = peak_terms(x, c, ph.amp, h, eta, window)
     n = len(x)
     t = np.bincount(point, weights=val, minlength=n)
     if not jac:

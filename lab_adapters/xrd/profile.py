@@ -38,10 +38,12 @@ def fwhm(
     return np.sqrt(inst_fwhm**2 + h_size**2 + h_strain**2)
 
 
-def _windows(x: np.ndarray, centers: np.ndarray, widths: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Flattened ``(point index, peak index)`` pairs of every peak window."""
-    lo = np.searchsorted(x, centers - WINDOW * widths)
-    hi = np.searchsorted(x, centers + WINDOW * widths)
+def _windows(
+    x: np.ndarray, centers: np.ndarray, widths: np.ndarray, window: float = WINDOW
+) -> tuple[np.ndarray, np.ndarray]:
+    """Flattened ``(point index, peak index)`` pairs of every peak window (``+- window`` FWHM)."""
+    lo = np.searchsorted(x, centers - window * widths)
+    hi = np.searchsorted(x, centers + window * widths)
     lens = hi - lo
     total = int(lens.sum())
     if total == 0:
@@ -61,10 +63,13 @@ def pseudo_voigt_sum(
 
 
 def peak_terms(
-    x: np.ndarray, centers: np.ndarray, areas: np.ndarray, widths: np.ndarray, eta: float
+    x: np.ndarray, centers: np.ndarray, areas: np.ndarray, widths: np.ndarray, eta: float, window: float = WINDOW
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Per (point, peak) pair: value, d/dc, d/dH, d/deta (all times the area) and the indices."""
-    point, peak = _windows(x, centers, widths)
+    """Per (point, peak) pair: value, d/dc, d/dH, d/deta (all times the area) and the indices.
+
+    ``window``: half-width of each peak's support in FWHM (a short one, ~4, for quick screening).
+    """
+    point, peak = _windows(x, centers, widths, window)
     h = widths[peak]
     a = areas[peak]
     t = (x[point] - centers[peak]) / h
