@@ -56,7 +56,7 @@ def sum_total(X: np.ndarray, rel_tol: float = 0.01) -> float | None:
         return None
     sums = X.sum(1)
     total = float(np.median(sums))
-    if total <= 0 or np.abs(sums - total).max() > rel_tol * total:
+    if total <= 0 or np.abs(sums - total).max() > (rel_tol + 1e-9) * total:  # 1e-9: the float error of 0.99 + ... + 0.01
         return None
     return total
 

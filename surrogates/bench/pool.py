@@ -81,6 +81,10 @@ def _check_objective(frame: pd.DataFrame, objective: str, source: str) -> None:
     finite = np.isfinite(values.to_numpy(dtype=float))
     if not finite.any():
         raise InputDataError(f"objective column {objective!r} has no finite value", source=source)
+    if finite.sum() < MIN_DESIGNS:
+        raise InputDataError(
+            f"{int(finite.sum())} row(s) with a finite {objective!r}; the pool protocol needs at least {MIN_DESIGNS} designs", source=source
+        )
     if (~finite).any():
         log.warning("%s: %d row(s) without a finite %r are left out", source, int((~finite).sum()), objective)
 
