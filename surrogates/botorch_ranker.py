@@ -215,6 +215,11 @@ class BotorchRankerConfig(PluginConfig):
     def _warp_bool(cls, v: object) -> object:
         return {True: "on", False: "off"}.get(v, v) if isinstance(v, bool) else v
 
+    @field_validator("simplex_inputs", mode="before")
+    @classmethod
+    def _simplex_off(cls, v: object) -> object:
+        return "off" if v is False else v  # YAML reads a bare off as false
+
 
 class BotorchRanker(Ranker):
     """Bayesian-optimisation ranker on botorch (see module docstring)."""

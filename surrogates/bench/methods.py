@@ -34,7 +34,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from loop.errors import PluginNotFoundError
+from loop.errors import ConfigError, PluginNotFoundError
 from loop.interfaces import PluginContext, Ranker
 from loop.objectives import Objective
 from loop.records import Candidate, Measurement, Observation
@@ -175,13 +175,20 @@ def _ranker_class(name: str) -> type[Ranker]:
     return classes[name]
 
 
-def check_methods(names: Sequence[str]) -> None:
-    """Fail early, with the install command, on a peer that is not installed or an unknown name."""
+def check_methods(names: Sequence[str], ranker_options: dict | None = None) -> None:
+    """Fail early, with the install command, on a peer that is not installed, an unknown name or a bad ranker option."""
+    from pydantic import ValidationError
+
     for name in names:
         if name in PEER_VERSIONS:
             peer_version(name)
-        else:
-            _ranker_class(name)
+            continue
+        cls = _ranker_class(name)
+        try:
+            cls.Config(**(ranker_options or {}))
+        except ValidationError as exc:
+            problems = [(".".join(str(p) for p in e["loc"]), e["msg"]) for e in exc.errors()]
+            raise ConfigError(f"--ranker-option of {name}", problems) from None
 
 
 def make_policy(

@@ -260,7 +260,8 @@ def run_pool(
         raise ValueError(f"settings must be among {SETTINGS}, got {list(settings)}")
     rankers = rankers or ["botorch"]
     peers = peers if peers is not None else [p for p in PEERS if p != "random"] + ["random"]
-    check_methods([*rankers, *peers])
+    check_methods(rankers, ranker_options)
+    check_methods(peers)
     seed_list = list(range(seeds)) if isinstance(seeds, int) else list(seeds)
     budgets = sorted({max(1, round(f * problem.n)) for f in (0.1, 0.25, 0.5)} & set(range(1, cap + 1)))
     results: dict[str, dict] = {s: {} for s in settings}
