@@ -102,6 +102,7 @@ from surrogates.acquisition.prefilter import prefilter
 from surrogates.featurize import DescriptorFn, Featurizer, make_featurizer
 from surrogates.featurize.composition import composition_of
 from surrogates.featurize.contacts import with_contacts
+from surrogates.featurize.simplex import SimplexRule, simplex_transform
 from surrogates.featurize.structure import StructureFeaturizer
 from surrogates.featurize.tabular import TabularFeaturizer
 from surrogates.models import FeasibilityModel, ModelFitError, OutcomeWarp, SynthesizabilityModel, fit_objective_gp
@@ -133,6 +134,15 @@ class BotorchRankerConfig(PluginConfig):
             "learned Kumaraswamy input warping (one CDF per input, fitted with the GP; Snoek et al. 2014). auto: on for "
             "tabular features without a goal-directed ranking, from input_warp_min up to input_warp_max observations (Liang pools, 20 seeds, AF80 against BayBE: P3HT 1.07x -> "
             "1.24x, Perovskite 1.66x -> 1.60x, AutoAM 1.33x -> 1.33x); off for composition and structure descriptors"
+        ),
+    )
+    simplex_inputs: Literal["off", "closure", "sqrt", "clr"] = Field(
+        "off",
+        description=(
+            "tabular inputs that are parts of a whole (all >= 0, every candidate's inputs sum to one total within 1 %, "
+            "as blend percentages or composition fractions do) are mapped before the GP: closure (fractions), sqrt "
+            "(Hellinger map of the simplex onto the sphere), clr (centred log-ratio); off: as given "
+            "(surrogates/featurize/simplex.py)"
         ),
     )
     input_warp_min: int = Field(0, ge=0, description="input_warp auto: no warping below this many observations")
@@ -205,6 +215,11 @@ class BotorchRankerConfig(PluginConfig):
     def _warp_bool(cls, v: object) -> object:
         return {True: "on", False: "off"}.get(v, v) if isinstance(v, bool) else v
 
+    @field_validator("simplex_inputs", mode="before")
+    @classmethod
+    def _simplex_off(cls, v: object) -> object:
+        return "off" if v is False else v  # YAML reads a bare off as false
+
 
 class BotorchRanker(Ranker):
     """Bayesian-optimisation ranker on botorch (see module docstring)."""
@@ -242,6 +257,8 @@ class BotorchRanker(Ranker):
         self._spread: dict[str, tuple[float, float]] = {}  # mean and sd of each output's observed (warped) values
         self._seen_lo: np.ndarray | None = None
         self._seen_hi: np.ndarray | None = None
+        self._simplex = SimplexRule(self.config.simplex_inputs) if self.config.simplex_inputs != "off" else None
+        self._simplex_on = False  # decided at each fit (the rule on every candidate seen so far), kept until the next
         self._feas = FeasibilityModel()
         self._synth: SynthesizabilityModel | None = None
         self._n_fit = 0
@@ -266,8 +283,22 @@ class BotorchRanker(Ranker):
         log.warning("botorch ranker skips %s: %s", what, reason)
         self.skips.append({"what": what, "reason": reason})
 
-    def _features(self, candidates: Sequence[Candidate]) -> tuple[np.ndarray, np.ndarray]:
-        """``(X, ok)``: features (``n x d``, zero rows where not ok) and which rows are usable."""
+    def _features(self, candidates: Sequence[Candidate], *, decide_simplex: bool = False) -> tuple[np.ndarray, np.ndarray]:
+        """``(X, ok)``: features (``n x d``, zero rows where not ok) and which rows are usable.
+
+        ``decide_simplex`` (at fit): whether compositional inputs are transformed until the next fit.
+        """
+        X, ok = self._raw_features(candidates)
+        if decide_simplex:
+            self._simplex_on = bool(
+                self._simplex is not None and self._simplex.holds and isinstance(self.featurizer, TabularFeaturizer) and ok.all()
+            )
+        if self._simplex_on and len(X):
+            assert self.config.simplex_inputs != "off"
+            X = simplex_transform(X, self.config.simplex_inputs)
+        return X, ok
+
+    def _raw_features(self, candidates: Sequence[Candidate]) -> tuple[np.ndarray, np.ndarray]:
         if self.featurizer is None:
             self.featurizer = make_featurizer(
                 self.config.features, candidates, descriptor_fn=self.descriptor_fn, fractions=self.config.composition_fractions
@@ -294,6 +325,8 @@ class BotorchRanker(Ranker):
         """Track the feature range of every candidate seen (the normalisation bounds, ``input_bounds='seen'``)."""
         if not len(X):
             return
+        if self._simplex is not None:
+            self._simplex.see(X)
         lo, hi = X.min(0), X.max(0)
         if self._seen_lo is None or self._seen_lo.shape != lo.shape:
             self._seen_lo, self._seen_hi = lo, hi
@@ -306,6 +339,8 @@ class BotorchRanker(Ranker):
         if not seen or self._seen_lo is None or self._keep is None:
             return None
         lo, hi = self._seen_lo[self._keep], self._seen_hi[self._keep]
+        if self._simplex_on and self._simplex is not None and self._simplex.lo is not None:
+            lo, hi = self._simplex.lo[self._keep], self._simplex.hi[self._keep]
         hi = np.where(hi > lo, hi, lo + 1.0)
         return torch.as_tensor(np.stack([lo, hi]), dtype=self.dtype, device=self.device)
 
@@ -376,7 +411,7 @@ class BotorchRanker(Ranker):
             return
         cands = [by_id[o.candidate_id] for o in obs]
         self._estimate_e_hull(cands)
-        X_all, ok = self._features(cands)
+        X_all, ok = self._features(cands, decide_simplex=True)
         self._fit_feasibility(X_all, ok, obs)
         self._fit_synth(X_all, ok, cands, obs)
         good = [i for i, o in enumerate(obs) if ok[i] and o.success]

@@ -2,8 +2,8 @@
 
 BayBE's default recommender is ``TwoPhaseMetaRecommender(RandomRecommender ->
 BotorchRecommender)``, switching after the first measured batch. The random start is the
-seed's shared random initial designs of the protocol (``n_init = q``, BayBE's first batch);
-from then on BayBE's ``BotorchRecommender`` (its default surrogate and acquisition) picks
+seed's shared random initial designs of the protocol: ``n_init`` of them in the shared
+setting, one batch of ``q`` (BayBE's own first batch) in BayBE's default setting; from then on BayBE's ``BotorchRecommender`` (its default surrogate and acquisition) picks
 each batch from the unmeasured designs (``allow_recommending_already_measured=False``),
 seeded with ``set_random_seed(seed)``. The design space is the pool itself
 (``SearchSpace.from_dataframe`` over the inputs, as ``NumericalDiscreteParameter`` s), so
@@ -19,7 +19,7 @@ import warnings
 
 import numpy as np
 
-from surrogates.bench.protocol import PoolProblem
+from surrogates.bench.protocol import PeerNotInstalledError, PoolProblem
 
 __all__ = ["baybe_policy", "baybe_version"]
 
@@ -33,7 +33,7 @@ def baybe_version() -> str:
 
         return version("baybe")
     except Exception as exc:  # noqa: BLE001 - PackageNotFoundError and broken installs alike
-        raise KeyError("peer 'baybe' needs BayBE: pip install 'crystaloop[bench]' (or pip install baybe)") from exc
+        raise PeerNotInstalledError("peer 'baybe' needs BayBE: pip install 'crystaloop[bench]' (or pip install baybe)") from exc
 
 
 def baybe_policy(problem: PoolProblem, seed: int):  # noqa: ANN201 - a protocol Policy

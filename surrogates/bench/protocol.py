@@ -19,9 +19,18 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-__all__ = ["LEVELS", "PoolProblem", "draw_replicate", "levels_reached", "random_expectation", "run_campaign"]
+from loop.errors import CrystaloopError
+
+__all__ = ["LEVELS", "PeerNotInstalledError", "PoolProblem", "draw_replicate", "levels_reached", "random_expectation", "run_campaign"]
 
 LEVELS = (0.5, 0.8, 1.0)
+
+
+class PeerNotInstalledError(CrystaloopError, KeyError):
+    """A peer's package is not installed; the message gives the install command."""
+
+    def __str__(self) -> str:  # KeyError would quote the message
+        return str(self.args[0]) if self.args else ""
 
 
 @dataclass
@@ -67,15 +76,19 @@ Policy = Callable[[list[int], list[float], int], Sequence[int]]
 """``policy(measured_indices, measured_values, q) -> next indices`` (values as measured, raw sign)."""
 
 
-def run_campaign(problem: PoolProblem, seed: int, policy: Policy, *, n_init: int, q: int, cap: int) -> list[int]:
+def run_campaign(
+    problem: PoolProblem, seed: int, policy: Policy, *, n_init: int, q: int, cap: int, stop_level: float = 1.0
+) -> list[int]:
     """Order in which designs were measured: the seed's first ``n_init`` shared random designs, then the policy's.
 
-    Stops once every target is found or ``cap`` experiments were made.
+    Stops once ``ceil(stop_level k)`` targets are found (every one by default) or ``cap``
+    experiments were made.
     """
     perm = np.random.default_rng(seed).permutation(problem.n)
     measured = [int(j) for j in perm[: min(n_init, cap)]]
     values = [draw_replicate(problem, seed, j) for j in measured]
-    while len(measured) < min(cap, problem.n) and problem.targets[measured].sum() < problem.k:
+    wanted = math.ceil(stop_level * problem.k)  # the same count as levels_reached
+    while len(measured) < min(cap, problem.n) and problem.targets[measured].sum() < wanted:
         batch = [int(j) for j in policy(measured, values, min(q, cap - len(measured), problem.n - len(measured)))]
         seen = set(measured)
         if not batch or len(set(batch)) != len(batch) or seen.intersection(batch):
