@@ -116,4 +116,6 @@ class HullEstimator:
         if isinstance(hull, str):
             log.warning("e_hull estimate: %s", hull)
             return math.nan
-        return float(hull.e_above_hull(r.structure.composition, r.energy_per_atom))
+        # on the hull's footing (MP2020 for a PBE-trained potential, as the screen corrects its references)
+        energy = self._screen.corrected(r.structure, r.energy_per_atom)
+        return float(hull.e_above_hull(r.structure.composition, energy))
