@@ -12,7 +12,6 @@ by (lab seed, request id), so a replay answers exactly as the first run did.
 from __future__ import annotations
 
 import abc
-import hashlib
 import heapq
 import logging
 from collections.abc import Sequence
@@ -24,6 +23,7 @@ from pydantic import Field
 from lab_adapters.journal import LabJournal
 from loop.clock import SimulatedClock
 from loop.errors import LabError
+from loop.identity import derive_seed
 from loop.interfaces import LabAdapter, PluginConfig
 from loop.records import Candidate, ExperimentRequest, Observation, Receipt
 
@@ -48,8 +48,6 @@ class SimulatedLabConfig(PluginConfig):
     faults: LabFaults = Field(default_factory=LabFaults, description="Injected faults (off by default).")
 
 
-def _stable_int(text: str) -> int:
-    return int.from_bytes(hashlib.sha256(text.encode()).digest()[:4], "little")
 
 
 class SimulatedLab(LabAdapter):
@@ -76,7 +74,7 @@ class SimulatedLab(LabAdapter):
         """The result of one finished experiment (``job`` has request_id, start, finish)."""
 
     def request_rng(self, request_id: str) -> np.random.Generator:
-        return np.random.default_rng([self.seed & 0xFFFFFFFF, _stable_int(request_id)])
+        return np.random.default_rng([self.seed & 0xFFFFFFFF, derive_seed(request_id)])
 
     def observation_base(self, job: dict[str, Any]) -> dict[str, Any]:
         return {
@@ -106,7 +104,7 @@ class SimulatedLab(LabAdapter):
         return {i for i in request_ids if i in self._jobs}
 
     def _fault_rng(self, kind: str, key: str) -> np.random.Generator:
-        return np.random.default_rng([self.seed & 0xFFFFFFFF, _stable_int(f"{kind}:{key}")])
+        return np.random.default_rng([self.seed & 0xFFFFFFFF, derive_seed(f"{kind}:{key}")])
 
     def _submit(self, requests: Sequence[ExperimentRequest]) -> list[Receipt]:
         now = self._now()

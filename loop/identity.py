@@ -21,10 +21,15 @@ from loop.errors import StructureError
 
 os.environ.setdefault("SPGLIB_WARNING", "OFF")  # spglib prints to stderr on hard cells; we fall back
 
-__all__ = ["DEFAULT_SYMPREC", "canonical_structure", "params_id", "structure_id"]
+__all__ = ["DEFAULT_SYMPREC", "canonical_structure", "derive_seed", "params_id", "structure_id"]
 
 DEFAULT_SYMPREC = 0.01
 _DECIMALS = 3
+
+
+def derive_seed(*parts: object) -> int:
+    """A 32-bit seed from anything printable (stable across processes and machines)."""
+    return int.from_bytes(hashlib.sha256(":".join(map(str, parts)).encode()).digest()[:4], "little")
 
 
 def _digest(payload: object, prefix: str) -> str:

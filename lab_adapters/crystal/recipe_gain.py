@@ -22,7 +22,8 @@ from pymatgen.core import Composition
 from lab_adapters.crystal.atmosphere import ATMOSPHERES
 from lab_adapters.crystal.precursors import VOLATILE, precursor
 from lab_adapters.crystal.recipes import StoichiometricPlanner
-from lab_adapters.crystal.synthesis import SynthesisConfig, Target, stable_int, synthesize_on
+from lab_adapters.crystal.synthesis import SynthesisConfig, Target, synthesize_on
+from loop.identity import derive_seed
 from loop.records import Precursor, Recipe
 
 __all__ = ["GainReport", "recipe_best_vs_default_yield_gain", "recipe_variants", "synthesis_yield_reader"]
@@ -161,7 +162,7 @@ def synthesis_yield_reader(land: Any, config: SynthesisConfig, kinetics_seed: in
     by ``kinetics_seed``, the run noise by ``seed``."""
 
     def read(target: Target, recipe: Recipe, seed: int) -> float:
-        rng = np.random.default_rng([seed, stable_int(target.composition.reduced_formula)])
+        rng = np.random.default_rng([seed, derive_seed(target.composition.reduced_formula)])
         return synthesize_on(land, target, recipe, config, kinetics_seed, rng).target_fraction
 
     return read

@@ -37,7 +37,6 @@ docs/synthesis.md:
 
 from __future__ import annotations
 
-import hashlib
 import math
 from dataclasses import dataclass, field
 from typing import Any
@@ -57,6 +56,7 @@ from lab_adapters.crystal.reactions import (
     reaction_path,
 )
 from loop.errors import InputDataError
+from loop.identity import derive_seed
 from loop.records import Recipe
 
 __all__ = [
@@ -67,7 +67,6 @@ __all__ = [
     "Target",
     "hidden_factor",
     "landscape_of",
-    "stable_int",
     "synthesize",
     "synthesize_on",
     "target_in",
@@ -153,14 +152,9 @@ class Target:
     landscape_name: str | None = None
 
 
-def stable_int(text: str) -> int:
-    """A 32-bit integer of a text, the same in every process (seeds keyed by names)."""
-    return int.from_bytes(hashlib.sha256(text.encode()).digest()[:4], "little")
-
-
 def hidden_factor(key: str, seed: int, sd: float) -> float:
     """A rate factor fixed per (kinetics seed, key): LogNormal(0, sd)."""
-    rng = np.random.default_rng([seed & 0xFFFFFFFF, stable_int(key)])
+    rng = np.random.default_rng([seed & 0xFFFFFFFF, derive_seed(key)])
     return float(np.exp(rng.normal(0.0, sd)))
 
 

@@ -11,7 +11,8 @@ import numpy as np
 from lab_adapters.crystal.recipe_gain import recipe_best_vs_default_yield_gain, recipe_variants, synthesis_yield_reader
 from lab_adapters.crystal.recipes import StoichiometricPlanner
 from lab_adapters.crystal.reference_landscape import fere_landscape, read_reference_cifs, single_point_energies
-from lab_adapters.crystal.synthesis import SynthesisConfig, Target, stable_int
+from lab_adapters.crystal.synthesis import SynthesisConfig, Target
+from loop.identity import derive_seed
 from loop.records import Recipe
 
 __all__ = ["known_ternary_targets", "run_synthesis_bench"]
@@ -51,7 +52,7 @@ def run_synthesis_bench(
     targets = known_ternary_targets(land)
 
     def recipes_for(t: Target) -> list[Recipe]:
-        rng = np.random.default_rng([stable_int(t.composition.reduced_formula), kinetics_seed])
+        rng = np.random.default_rng([derive_seed(t.composition.reduced_formula), kinetics_seed])
         return recipe_variants(t.composition, land, planner, n_recipes, rng, config.furnace.t_max_c)
 
     report = recipe_best_vs_default_yield_gain(

@@ -7,7 +7,6 @@ that each step's ledger write sits right before the action it records.
 from __future__ import annotations
 
 import csv
-import hashlib
 import io
 import json
 import logging
@@ -19,6 +18,7 @@ import numpy as np
 
 from loop.errors import LabError
 from loop.faults import crash_point
+from loop.identity import derive_seed
 from loop.interfaces import LabAdapter
 from loop.records import Candidate, ExperimentRequest, Origin, Recipe, RequestStatus, Round, ScreenDecision, Selection
 
@@ -30,11 +30,6 @@ __all__ = ["RoundPlanner", "computed_metadata"]
 log = logging.getLogger(__name__)
 
 _EMPTY_ROUNDS_BEFORE_EXHAUSTED = 3
-
-
-def derive_seed(*parts: object) -> int:
-    """A 32-bit seed from anything printable (stable across processes and machines)."""
-    return int.from_bytes(hashlib.sha256(":".join(map(str, parts)).encode()).digest()[:4], "little")
 
 
 def computed_metadata(decision: ScreenDecision, screen: str) -> dict[str, object]:
