@@ -172,10 +172,17 @@ def xrd_figure(observation: Observation, title: str) -> Figure | None:
     ax.plot(data[:, 0], data[:, 1], color="black", lw=0.8, label="measured")
     for j, name in enumerate(header[2:], start=2):
         ax.plot(data[:, 0], data[:, j], lw=1, label=name)
-    if observation.phase_analysis is not None:
-        txt = ", ".join(f"{p.name} {p.weight_fraction:.0%}" for p in observation.phase_analysis.phases)
-        rwp = observation.phase_analysis.rwp
-        ax.set_title(f"{title}: {txt}" + (f" (Rwp {rwp:.1f})" if rwp is not None and math.isfinite(rwp) else ""), fontsize=9)
+    analysis = observation.phase_analysis
+    if analysis is not None:
+        txt = ", ".join(f"{p.name} {p.weight_fraction:.0%}" for p in analysis.phases)
+        rwp = analysis.rwp
+        title_text = f"{title}: {txt}" + (f" (Rwp {100 * rwp:.1f} %)" if rwp is not None and math.isfinite(rwp) else "")
+        u = analysis.unidentified
+        if u is not None and u.detected:  # peaks no reference explains: marked, and said in the title
+            for j, peak in enumerate(u.peaks):
+                ax.axvline(peak.two_theta, color="red", lw=0.7, ls=":", label="unidentified" if j == 0 else None)
+            title_text += f"; unidentified peaks carry {u.intensity_share:.0%} of the intensity"
+        ax.set_title(title_text, fontsize=9)
     else:
         ax.set_title(title, fontsize=9)
     ax.set_xlabel("2θ (deg)")
