@@ -38,19 +38,23 @@ def xrd() -> None:
               "used when the file stores none (default then: CuKa, and the output says so)")
 @click.option("--force-wavelength", is_flag=True, help="use --wavelength even where it contradicts the file")
 @click.option("--target", default=None, help="reference name whose weight fraction is the yield")
+@click.option("--elements", default=None, help="comma-separated elements of the sample (e.g. the precursors'): "
+              "only references made of them are fitted")
 @click.option("--json", "json_path", default=None, type=click.Path(dir_okay=False, path_type=Path),
               help="write {patterns: [{file, phases: [{name, formula, weight_fraction}], rwp}]}")
 @click.option("--plot-dir", default=None, type=click.Path(file_okay=False, path_type=Path),
               help="folder for a PNG plot of each fit (default: beside the JSON file, else none)")
 def analyze_command(
     patterns: tuple[Path, ...], references: Path, wavelength: str | None, force_wavelength: bool,
-    target: str | None, json_path: Path | None, plot_dir: Path | None,
+    target: str | None, elements: str | None, json_path: Path | None, plot_dir: Path | None,
 ) -> None:
     """Identify the reference phases in each PATTERN (.xy/.xye/.csv/.txt, .xrdml, .ras)."""
     from lab_adapters.xrd.plot import plot_fit
 
     try:
         refs = load_references(references)
+        if elements:
+            refs = refs.within(e.strip() for e in elements.split(",") if e.strip())
         analyzer = XRDAnalyzer(refs)
         if target is not None and target not in refs.names:
             raise click.BadParameter(f"{target!r} is not a reference; known: {', '.join(refs.names)}",
@@ -132,10 +136,12 @@ def bench_xrd(n: int, seed: int, json_path: Path | None) -> None:
               help=f"extra reference CIFs that are not in the samples (default: {DEFAULT_DISTRACTORS}, when present)")
 @click.option("--no-distractors", is_flag=True, help="use the references alone")
 @click.option("--wavelength", default=None, help="for files that store no wavelength (default Cu K-alpha1 + K-alpha2)")
+@click.option("--sample-elements", is_flag=True, help="a different arm: each pattern's references restricted to "
+              "the elements of its truth phases (what a lab knows from its precursors; adds information)")
 @click.option("--json", "json_path", default=None, type=click.Path(dir_okay=False, path_type=Path))
 def bench_xrd_measured(
     patterns: Path, references: Path, truth: Path, distractors: Path | None, no_distractors: bool,
-    wavelength: str | None, json_path: Path | None,
+    wavelength: str | None, sample_elements: bool, json_path: Path | None,
 ) -> None:
     """Phase identification on measured PATTERNS with a known answer (phase sets, wt %, unknown peaks)."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -155,12 +161,13 @@ def bench_xrd_measured(
 
         try:
             res = run_measured_benchmark(patterns, references, truth, distractors, wavelength=wavelength,
-                                         progress=step)
+                                         progress=step, sample_elements=sample_elements)
         except CrystaloopError as exc:
             raise click.ClickException(str(exc)) from exc
     res["distractors"] = str(distractors) if distractors else None
     click.echo(f"XRD on measured patterns: {res['n_patterns']} patterns, {res['n_references']} references"
-               f" (distractors: {res['distractors']})")
+               f" (distractors: {res['distractors']})"
+               + ("; arm: references restricted to each sample's elements (adds information)" if sample_elements else ""))
     targets = {"phase_set_accuracy": ">= 0.9", "wt_fraction_mae": "<= 0.05", "spurious_rate": "<= 0.05",
                "seconds_per_pattern": "<= 5"}
     for key in ("phase_set_accuracy", "wt_fraction_mae", "spurious_rate", "unknown_detection_rate",

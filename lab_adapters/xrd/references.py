@@ -45,6 +45,14 @@ class ReferenceSet:
     def names(self) -> list[str]:
         return [p.name for p in self.phases]
 
+    def within(self, elements: Iterable[str]) -> ReferenceSet:
+        """The phases made only of ``elements`` (the chemistry a lab knows from its precursors)."""
+        allowed = {str(e) for e in elements}
+        kept = tuple(p for p in self.phases if {el.symbol for el in p.structure.composition.elements} <= allowed)
+        if not kept:
+            raise InputDataError(f"no reference phase is made only of {', '.join(sorted(allowed))}", source=self.source)
+        return ReferenceSet(kept, source=self.source)
+
     def __len__(self) -> int:
         return len(self.phases)
 

@@ -11,6 +11,7 @@ from lab_adapters.xrd.analyze import XRDAnalyzer
 from lab_adapters.xrd.measured import UNIDENTIFIED, read_truth, run_measured_benchmark, score_pattern
 from lab_adapters.xrd.readers import read_pattern
 from lab_adapters.xrd.references import load_references
+from loop.errors import InputDataError
 from loop.records import PhaseAnalysis, PhaseFraction, UnidentifiedResidual
 
 DARA = Path(__file__).resolve().parents[2] / ".." / "shared" / "data" / "xrd_dara"
@@ -77,3 +78,15 @@ def test_measured_benchmark_on_two_patterns(tmp_path):
     assert res["unknown_detection_rate"] is None and res["unknown_false_alarm_rate"] == 0.0
     assert set(res["by_scan"]) == {"2min"}
     assert len(read_truth(DARA / "truth.csv")) == 40
+    known = run_measured_benchmark(tmp_path, DARA / "references", DARA / "truth.csv", sample_elements=True)
+    assert known["sample_elements"] is True and known["phase_set_accuracy"] == 1.0
+    # V2O5 + ZnO: only V2O5_59 and ZnO_186 are made of V, Zn and O
+    assert {p["file"] for p in known["patterns"]} == {p["file"] for p in res["patterns"]}
+
+
+@needs_data
+def test_references_within_the_sample_elements():
+    refs = load_references(DARA / "references")
+    assert sorted(refs.within(["Ti", "Zn", "O"]).names) == ["TiO2_136", "TiO2_141", "ZnO_186"]
+    with pytest.raises(InputDataError, match="no reference phase is made only of"):
+        refs.within(["In", "O"])
