@@ -223,6 +223,8 @@ class PhaseFraction(_Record):
         None, description="True when the fit's significance test and detection limit kept it; False when it "
         "stayed without passing them (e.g. the only phase left)")
     lattice: list[float] | None = Field(None, description="refined a, b, c (A), alpha, beta, gamma (deg)")
+    preferred_orientation: list[float] | None = Field(
+        None, description="refined March-Dollase texture: h, k, l of the preferred direction and r (1: none)")
 
 
 class UnidentifiedPeak(_Record):

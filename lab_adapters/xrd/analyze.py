@@ -33,7 +33,7 @@ import math
 from dataclasses import dataclass, field
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 from threadpoolctl import threadpool_limits
 
 from lab_adapters.xrd.background import chebyshev_basis, snip
@@ -53,6 +53,7 @@ from lab_adapters.xrd.pattern import XRDPattern
 from lab_adapters.xrd.peaks import two_theta_of
 from lab_adapters.xrd.references import ReferenceSet
 from lab_adapters.xrd.residual import unidentified_residual
+from lab_adapters.xrd.texture import Texture, distinct_directions, parse_direction
 from loop.errors import InputDataError
 from loop.records import PhaseAnalysis, PhaseFraction
 
@@ -94,6 +95,21 @@ class AnalysisConfig(BaseModel):
     max_nfev: int = Field(40, ge=1, description="function evaluations per non-linear refinement")
     forward_tries: int = Field(3, ge=1, description="candidates tried per forward step before the selection stops")
     max_nfev_forward: int = Field(12, ge=1, description="function evaluations of the quick refinement of a candidate")
+    preferred_orientation: dict[str, str] = Field(
+        default_factory=dict,
+        description="March-Dollase texture on request: phase name (or '*' for every identified phase) -> "
+        "direction 'h,k,l', or 'auto' for the best low-index direction, kept only if the F-test at alpha "
+        "supports its one extra parameter")
+
+    @field_validator("preferred_orientation")
+    @classmethod
+    def _directions(cls, value: dict[str, str]) -> dict[str, str]:
+        for name, direction in value.items():
+            if direction != "auto":
+                parse_direction(direction)  # raises InputDataError naming the direction
+            if not name:
+                raise ValueError("preferred_orientation: empty phase name")
+        return value
 
 
 @dataclass
@@ -112,6 +128,7 @@ class PhaseFit:
     support: float = 0.0
     detection: float = 0.0
     lattice: list[float] | None = None
+    texture: tuple[tuple[int, int, int], float] | None = None  # March-Dollase direction and r
     curve: np.ndarray | None = field(default=None, repr=False)
 
 
@@ -273,14 +290,14 @@ class XRDAnalyzer:
         st.bkg, st.s = coef[:nb], coef[nb:]
         model = np.hstack([a_bkg, t]) @ coef
         widths = [self._width(ph, st.X[i]) for i, ph in enumerate(phases)]
-        n_par = 3 + nb + 4 * len(phases)
+        n_par = 3 + nb + sum(_n_params(ph) for ph in phases)
         n_eff = effective_points(d.x, float(np.median(widths)) if widths else 2 * self.config.inst_fwhm)
         wf = self._wf(phases, st.s)
         out = []
         for i in range(len(phases)):
             keep = np.arange(len(phases)) != i
             _, chi2_i = linear_fit(a_bkg, t[:, keep], d.y, d.sw)
-            _, p = f_test(chi2_i, chi2, n_eff, n_par)
+            _, p = f_test(chi2_i, chi2, n_eff, n_par, _n_params(phases[i]))
             curve = st.s[i] * t[:, i]
             own = d.y - model + curve  # counts minus background and the other phases
             others = t[:, competitors(np.array(widths), i)] @ st.s[competitors(np.array(widths), i)]
@@ -388,6 +405,8 @@ class XRDAnalyzer:
             a_bkg = self._background(d, phases, chosen, st)
             st.bkg = np.zeros(a_bkg.shape[1])
             st = refine(d.x, d.y, d.sw, a_bkg, [phases[i] for i in chosen], st, bounds, cfg.max_nfev)
+            if cfg.preferred_orientation:
+                st = self._texture(d, a_bkg, phases, chosen, st)
             # a second look for minor phases, re-matched against what the refined fit leaves
             t = templates(d.x, [phases[i] for i in chosen], st, cfg.inst_fwhm)
             left = d.y - (a_bkg @ st.bkg + t @ st.s)
@@ -406,6 +425,42 @@ class XRDAnalyzer:
             coef, _ = linear_fit(a_bkg, np.zeros((len(d.x), 0)), d.y, d.sw)
             st.bkg = coef
         return self._result(pattern, d, a_bkg, [phases[i] for i in chosen], st, ev, target)
+
+    def _texture(self, d: _Data, a_bkg: np.ndarray, phases: list[PhaseTemplate], chosen: list[int],
+                 st: FitState) -> FitState:
+        """March-Dollase texture for the requested phases: the best direction by chi^2; an ``auto`` one
+        stays only if the F-test at ``alpha`` supports its extra parameter."""
+        cfg = self.config
+        bounds = self._bounds(d.lam)
+        current = [phases[i] for i in chosen]
+        for j, ph in enumerate(current):
+            request = cfg.preferred_orientation.get(ph.name, cfg.preferred_orientation.get("*"))
+            if request is None:
+                continue
+            options = distinct_directions(ph.ref) if request == "auto" else [Texture.of(ph.ref, parse_direction(request))]
+            _, chi2_0 = linear_fit(a_bkg, templates(d.x, current, st, cfg.inst_fwhm), d.y, d.sw)
+            best: tuple[float, Texture | None, FitState] = (chi2_0, None, st)
+            for tex in options:
+                ph.texture = tex
+                trial = refine(d.x, d.y, d.sw, a_bkg, current, st, bounds, cfg.max_nfev_forward)
+                _, chi2 = linear_fit(a_bkg, templates(d.x, current, trial, cfg.inst_fwhm), d.y, d.sw)
+                if chi2 < best[0]:
+                    best = (chi2, tex, trial)
+            ph.texture = best[1]
+            if request == "auto" and best[1] is not None:
+                widths = [self._width(q, st.X[i]) for i, q in enumerate(current)]
+                n_par = 3 + a_bkg.shape[1] + sum(_n_params(q) for q in current)
+                _, p = f_test(chi2_0, best[0], effective_points(d.x, float(np.median(widths))), n_par, 1)
+                if p > cfg.alpha:
+                    ph.texture = None
+                    best = (chi2_0, None, st)
+            if ph.texture is None:
+                st = best[2]
+                st.r[j] = 1.0
+            else:
+                st = best[2]
+                logger.debug("texture: %s along %s, r %.3f", ph.name, ph.texture.direction, st.r[j])
+        return st
 
     @staticmethod
     def _reflections(phases: list[PhaseTemplate], st: FitState) -> np.ndarray:
@@ -440,7 +495,7 @@ class XRDAnalyzer:
         sum_wy2 = float(np.sum((d.sw * d.y) ** 2))
         chi2 = float(np.sum((d.sw * (d.y - model)) ** 2))
         rwp = math.sqrt(chi2 / sum_wy2)
-        n_par = 3 + a_bkg.shape[1] + 4 * len(phases)
+        n_par = 3 + a_bkg.shape[1] + sum(_n_params(ph) for ph in phases)
         rexp = math.sqrt(max(len(d.y) - n_par, 1) / sum_wy2)
         fits = []
         for i, ph in enumerate(phases):
@@ -454,6 +509,7 @@ class XRDAnalyzer:
                 float(wf[i]), confidence=(1.0 - e.p) if e else 0.0, kept_on_evidence=bool(e and e.passes(cfg)),
                 support=e.support if e else 0.0, detection=e.detection if e else 0.0,
                 lattice=[round(v * scale, 5) for v in lat.abc] + [round(v, 3) for v in lat.angles],
+                texture=(ph.texture.direction, round(float(st.r[i]), 4)) if ph.texture is not None else None,
                 curve=st.s[i] * t[:, i]))
         fits.sort(key=lambda f: -f.weight_fraction)
         width = float(np.median(np.hypot(cfg.inst_fwhm, st.X))) if len(st.X) else 2 * cfg.inst_fwhm
@@ -475,11 +531,18 @@ class XRDAnalyzer:
         record = PhaseAnalysis(
             phases=[PhaseFraction(name=f.name, formula=f.formula, weight_fraction=round(f.weight_fraction, 6),
                                   confidence=round(f.confidence, 6), kept_on_evidence=f.kept_on_evidence,
-                                  lattice=f.lattice) for f in fits],
+                                  lattice=f.lattice,
+                                  preferred_orientation=[*f.texture[0], f.texture[1]] if f.texture else None)
+                    for f in fits],
             rwp=rwp, confidence=confidence, target_fraction=target_fraction, unidentified=residual, warnings=warnings,
         )
         return XRDFit(record, fits, d.x, d.y, model, bkg, float(st.z), float(st.disp), float(st.eta), rwp, rexp,
                       pattern.source)
+
+
+def _n_params(ph: PhaseTemplate) -> int:
+    """Refined parameters of a phase: scale, strain, two widths, and the March-Dollase r when textured."""
+    return 5 if ph.texture is not None else 4
 
 
 def analyze_pattern(

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import click
 
-from lab_adapters.xrd.analyze import XRDAnalyzer
+from lab_adapters.xrd.analyze import AnalysisConfig, XRDAnalyzer
 from lab_adapters.xrd.readers import read_pattern
 from lab_adapters.xrd.references import load_references
 from loop.errors import CrystaloopError
@@ -40,13 +40,18 @@ def xrd() -> None:
 @click.option("--target", default=None, help="reference name whose weight fraction is the yield")
 @click.option("--elements", default=None, help="comma-separated elements of the sample (e.g. the precursors'): "
               "only references made of them are fitted")
+@click.option("--texture", "texture", multiple=True, metavar="PHASE[=H,K,L|auto]",
+              help="refine March-Dollase preferred orientation of PHASE ('*': every identified phase) along "
+              "H,K,L, or along the best low-index direction ('auto', the default; kept only if significant); "
+              "repeatable")
 @click.option("--json", "json_path", default=None, type=click.Path(dir_okay=False, path_type=Path),
               help="write {patterns: [{file, phases: [{name, formula, weight_fraction}], rwp}]}")
 @click.option("--plot-dir", default=None, type=click.Path(file_okay=False, path_type=Path),
               help="folder for a PNG plot of each fit (default: beside the JSON file, else none)")
 def analyze_command(
     patterns: tuple[Path, ...], references: Path, wavelength: str | None, force_wavelength: bool,
-    target: str | None, elements: str | None, json_path: Path | None, plot_dir: Path | None,
+    target: str | None, elements: str | None, texture: tuple[str, ...], json_path: Path | None,
+    plot_dir: Path | None,
 ) -> None:
     """Identify the reference phases in each PATTERN (.xy/.xye/.csv/.txt, .xrdml, .ras)."""
     from lab_adapters.xrd.plot import plot_fit
@@ -55,7 +60,8 @@ def analyze_command(
         refs = load_references(references)
         if elements:
             refs = refs.within(e.strip() for e in elements.split(",") if e.strip())
-        analyzer = XRDAnalyzer(refs)
+        config = texture_config(texture, refs.names)
+        analyzer = XRDAnalyzer(refs, config)
         if target is not None and target not in refs.names:
             raise click.BadParameter(f"{target!r} is not a reference; known: {', '.join(refs.names)}",
                                      param_hint="--target")
@@ -79,8 +85,10 @@ def analyze_command(
             click.echo("  no reference phase found")
         for ph in a.phases:
             kept = "" if ph.kept_on_evidence else "  (kept without passing the evidence tests)"
+            po = ph.preferred_orientation
+            tex = f"  texture [{po[0]:.0f}{po[1]:.0f}{po[2]:.0f}] r {po[3]:.2f}" if po else ""
             click.echo(f"  {ph.name:<24} {ph.formula or '':<14} {100 * ph.weight_fraction:6.1f} wt%  "
-                       f"confidence {ph.confidence or 0.0:.3f}{kept}")
+                       f"confidence {ph.confidence or 0.0:.3f}{tex}{kept}")
         u = a.unidentified
         if u is not None and u.detected:
             where = ", ".join(f"{p.two_theta:.2f}" for p in u.peaks)
@@ -99,6 +107,21 @@ def analyze_command(
         json_path.write_text(json.dumps({"patterns": results}, indent=2))
     if failed:
         raise click.exceptions.Exit(1)
+
+
+def texture_config(options: tuple[str, ...], names: tuple[str, ...] | list[str] | None) -> AnalysisConfig:
+    """``--texture PHASE[=H,K,L|auto]`` options as an :class:`AnalysisConfig` (``names``: the known phases)."""
+    requests: dict[str, str] = {}
+    for opt in options:
+        phase, _, direction = opt.partition("=")
+        phase = phase.strip()
+        if names is not None and phase != "*" and phase not in names:
+            raise click.BadParameter(f"{phase!r} is not a reference; known: {', '.join(names)}", param_hint="--texture")
+        requests[phase] = direction.strip() or "auto"
+    try:
+        return AnalysisConfig(preferred_orientation=requests)
+    except (ValueError, CrystaloopError) as exc:
+        raise click.BadParameter(str(exc), param_hint="--texture") from exc
 
 
 @click.command(name="xrd")
@@ -138,10 +161,12 @@ def bench_xrd(n: int, seed: int, json_path: Path | None) -> None:
 @click.option("--wavelength", default=None, help="for files that store no wavelength (default Cu K-alpha1 + K-alpha2)")
 @click.option("--sample-elements", is_flag=True, help="a different arm: each pattern's references restricted to "
               "the elements of its truth phases (what a lab knows from its precursors; adds information)")
+@click.option("--texture", "texture", multiple=True, metavar="PHASE[=H,K,L|auto]",
+              help="as in `xrd analyze`: March-Dollase refinement on request ('*' for every identified phase)")
 @click.option("--json", "json_path", default=None, type=click.Path(dir_okay=False, path_type=Path))
 def bench_xrd_measured(
     patterns: Path, references: Path, truth: Path, distractors: Path | None, no_distractors: bool,
-    wavelength: str | None, sample_elements: bool, json_path: Path | None,
+    wavelength: str | None, sample_elements: bool, texture: tuple[str, ...], json_path: Path | None,
 ) -> None:
     """Phase identification on measured PATTERNS with a known answer (phase sets, wt %, unknown peaks)."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -161,7 +186,8 @@ def bench_xrd_measured(
 
         try:
             res = run_measured_benchmark(patterns, references, truth, distractors, wavelength=wavelength,
-                                         progress=step, sample_elements=sample_elements)
+                                         progress=step, sample_elements=sample_elements,
+                                         config=texture_config(texture, None))
         except CrystaloopError as exc:
             raise click.ClickException(str(exc)) from exc
     res["distractors"] = str(distractors) if distractors else None

@@ -30,6 +30,7 @@ from scipy.optimize import least_squares, lsq_linear
 
 from lab_adapters.xrd.peaks import PhasePeaks, lorentz_polarization, two_theta_of
 from lab_adapters.xrd.profile import SCHERRER_K, WINDOW, peak_terms
+from lab_adapters.xrd.texture import R_BOUNDS, Texture
 
 __all__ = [
     "FitState",
@@ -57,6 +58,7 @@ class PhaseTemplate:
     cos: np.ndarray
     norm: float
     index: np.ndarray  # (m L,) reflection index into ref.d
+    texture: Texture | None = None  # March-Dollase terms when preferred orientation is refined
 
     @property
     def name(self) -> str:
@@ -75,14 +77,19 @@ class FitState:
     e: np.ndarray
     X: np.ndarray
     Y: np.ndarray
+    r: np.ndarray | None = None  # March-Dollase r per phase (1: random powder)
+
+    def __post_init__(self) -> None:
+        if self.r is None:
+            self.r = np.ones(len(self.s))
 
     def subset(self, keep: np.ndarray) -> FitState:
         return FitState(self.z, self.disp, self.eta, self.bkg.copy(), self.s[keep].copy(), self.e[keep].copy(),
-                        self.X[keep].copy(), self.Y[keep].copy())
+                        self.X[keep].copy(), self.Y[keep].copy(), self.r[keep].copy())
 
-    def append(self, s: float, e: float, xs: float, ys: float) -> FitState:
+    def append(self, s: float, e: float, xs: float, ys: float, r: float = 1.0) -> FitState:
         return FitState(self.z, self.disp, self.eta, self.bkg.copy(), np.r_[self.s, s], np.r_[self.e, e],
-                        np.r_[self.X, xs], np.r_[self.Y, ys])
+                        np.r_[self.X, xs], np.r_[self.Y, ys], np.r_[self.r, r])
 
 
 @dataclass(frozen=True)
@@ -129,17 +136,25 @@ def build_templates(
 
 def render(
     x: np.ndarray, ph: PhaseTemplate, e: float, z: float, disp: float, eta: float, xs: float, ys: float,
-    inst_fwhm: float, jac: bool = False, window: float = WINDOW,
+    inst_fwhm: float, jac: bool = False, window: float = WINDOW, r: float = 1.0,
 ) -> tuple[np.ndarray, ...]:
-    """``T_p`` (``(n,)``) and, with ``jac``, its derivatives wrt e, X, Y, z, D, eta (``window``: FWHM per side)."""
+    """``T_p`` (``(n,)``) and, with ``jac``, its derivatives wrt e, X, Y, z, D, eta and the March-Dollase
+    ``r`` (zero without texture) (``window``: FWHM per side)."""
     s = ph.lam / (2.0 * ph.d * (1.0 + e))
     c = np.degrees(2.0 * np.arcsin(np.minimum(s, 1.0))) + z + disp * ph.cos
     h = np.sqrt(inst_fwhm**2 + (xs / ph.cos) ** 2 + (ys * ph.tan) ** 2)
-    val, dc, dh, de, point, peak = peak_terms(x, c, ph.amp, h, eta, window)
+    textured = ph.texture is not None
+    pk = ph.texture.factor(r)[ph.index] if textured else None
+    val, dc, dh, de, point, peak = peak_terms(x, c, ph.amp * pk if textured else ph.amp, h, eta, window)
     n = len(x)
     t = np.bincount(point, weights=val, minlength=n)
     if not jac:
         return (t,)
+    if textured:
+        ratio = ph.texture.derivative(r)[ph.index] / np.maximum(pk, 1e-12)
+        d_r = np.bincount(point, weights=val * ratio[peak], minlength=n)
+    else:
+        d_r = np.zeros(n)
     dcde = -2.0 * ph.tan / (1.0 + e) * _RAD
     dhdx = xs / ph.cos**2 / h
     dhdy = ys * ph.tan**2 / h
@@ -151,12 +166,13 @@ def render(
         np.bincount(point, weights=dc, minlength=n),
         np.bincount(point, weights=dc * ph.cos[peak], minlength=n),
         np.bincount(point, weights=de, minlength=n),
+        d_r,
     )
 
 
 def templates(x: np.ndarray, phases: list[PhaseTemplate], st: FitState, inst_fwhm: float) -> np.ndarray:
     """``(n, P)`` matrix of the phase templates at the state's parameters."""
-    cols = [render(x, ph, st.e[i], st.z, st.disp, st.eta, st.X[i], st.Y[i], inst_fwhm)[0]
+    cols = [render(x, ph, st.e[i], st.z, st.disp, st.eta, st.X[i], st.Y[i], inst_fwhm, r=st.r[i])[0]
             for i, ph in enumerate(phases)]
     return np.column_stack(cols) if cols else np.zeros((len(x), 0))
 
@@ -183,31 +199,36 @@ def refine(
     x: np.ndarray, y: np.ndarray, sw: np.ndarray, a_bkg: np.ndarray, phases: list[PhaseTemplate], st: FitState,
     bounds: RefineBounds, max_nfev: int,
 ) -> FitState:
-    """Joint refinement of z, D, eta, the background coefficients and each phase's s, e, X, Y."""
+    """Joint refinement of z, D, eta, the background coefficients, each phase's s, e, X, Y and, for the
+    phases with a texture, the March-Dollase ``r``."""
     nb = a_bkg.shape[1]
     m = len(phases)
     b = bounds
+    tex = [i for i, ph in enumerate(phases) if ph.texture is not None]
     coef, _ = linear_fit(a_bkg, templates(x, phases, st, b.inst_fwhm), y, sw)  # linear parameters first
-    st = FitState(st.z, st.disp, st.eta, coef[:nb], coef[nb:], st.e, st.X, st.Y)
-    p0 = np.r_[st.z, st.disp, st.eta, st.bkg, np.ravel(np.column_stack([st.s, st.e, st.X, st.Y]))] if m else \
-        np.r_[st.z, st.disp, st.eta, st.bkg]
+    st = FitState(st.z, st.disp, st.eta, coef[:nb], coef[nb:], st.e, st.X, st.Y, st.r)
+    p0 = np.r_[st.z, st.disp, st.eta, st.bkg, np.ravel(np.column_stack([st.s, st.e, st.X, st.Y])) if m else [],
+               st.r[tex]]
     lo = np.r_[-b.max_zero_shift, -b.max_displacement, 0.0, np.full(nb, -np.inf),
-               np.tile([0.0, -b.max_strain, 0.0, 0.0], m)]
+               np.tile([0.0, -b.max_strain, 0.0, 0.0], m), np.full(len(tex), R_BOUNDS[0])]
     hi = np.r_[b.max_zero_shift, b.max_displacement, 1.0, np.full(nb, np.inf),
-               np.tile([np.inf, b.max_strain, b.max_size_fwhm, b.max_strain_fwhm], m)]
+               np.tile([np.inf, b.max_strain, b.max_size_fwhm, b.max_strain_fwhm], m), np.full(len(tex), R_BOUNDS[1])]
     span = np.where(np.isfinite(hi - lo), hi - lo, 0.0)
     p0 = np.clip(np.where(np.isfinite(p0), p0, 0.0), lo + 1e-9 * span, hi - 1e-9 * span)
     cache: dict = {}
     n0 = 3 + nb
+    n_r = n0 + 4 * m  # first March-Dollase r
 
     def fun(p: np.ndarray) -> np.ndarray:
         z, disp, eta = p[0], p[1], p[2]
+        r = np.ones(m)
+        r[tex] = p[n_r:]
         mod = a_bkg @ p[3:n0]
         jm = np.zeros((len(x), len(p)))
         jm[:, 3:n0] = a_bkg
         for i, ph in enumerate(phases):
             s, e, xs, ys = p[n0 + 4 * i : n0 + 4 * i + 4]
-            t, d_e, d_x, d_y, d_z, d_d, d_eta = render(x, ph, e, z, disp, eta, xs, ys, b.inst_fwhm, True)
+            t, d_e, d_x, d_y, d_z, d_d, d_eta, d_r = render(x, ph, e, z, disp, eta, xs, ys, b.inst_fwhm, True, r=r[i])
             mod = mod + s * t
             j0 = n0 + 4 * i
             jm[:, j0] = t
@@ -217,6 +238,8 @@ def refine(
             jm[:, 0] += s * d_z
             jm[:, 1] += s * d_d
             jm[:, 2] += s * d_eta
+            if ph.texture is not None:
+                jm[:, n_r + tex.index(i)] = s * d_r
         cache["jac"] = jm * sw[:, None]
         cache["key"] = p.tobytes()
         return (mod - y) * sw
@@ -228,6 +251,8 @@ def refine(
 
     res = least_squares(fun, p0, jac=jac, bounds=(lo, hi), method="trf", x_scale="jac", max_nfev=max_nfev)
     p = res.x
-    block = p[n0:].reshape(m, 4) if m else np.zeros((0, 4))
+    block = p[n0:n_r].reshape(m, 4) if m else np.zeros((0, 4))
+    r = np.ones(m)
+    r[tex] = p[n_r:]
     return FitState(float(p[0]), float(p[1]), float(p[2]), p[3:n0].copy(), block[:, 0].copy(), block[:, 1].copy(),
-                    block[:, 2].copy(), block[:, 3].copy())
+                    block[:, 2].copy(), block[:, 3].copy(), r)

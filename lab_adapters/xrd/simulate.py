@@ -18,7 +18,6 @@ K-alpha1/K-alpha2 doublet (ratio 0.5) instead of one line at the mean Cu K-alpha
 from __future__ import annotations
 
 import math
-import weakref
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -26,17 +25,14 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 from pymatgen.analysis.diffraction.xrd import WAVELENGTHS
 from pymatgen.core import Structure
-from pymatgen.symmetry.analyzer import SpacegroupAnalyzer
 
 from lab_adapters.xrd.pattern import XRDPattern, resolve_wavelength
 from lab_adapters.xrd.peaks import PhasePeaks, lorentz_polarization, phase_peaks, two_theta_of
 from lab_adapters.xrd.profile import fwhm, pseudo_voigt_sum
+from lab_adapters.xrd.texture import march_dollase
 from loop.errors import InputDataError
 
 __all__ = ["PhaseComponent", "SimulationConfig", "march_dollase", "simulate_pattern"]
-
-_ORBITS: weakref.WeakKeyDictionary[PhasePeaks, list[list[tuple[np.ndarray, int]]]] = weakref.WeakKeyDictionary()
-
 
 class SimulationConfig(BaseModel):
     """Diffractometer and sample-independent settings of a simulated scan."""
@@ -77,56 +73,6 @@ class PhaseComponent:
 
     def peaks(self) -> PhasePeaks:
         return self.phase if isinstance(self.phase, PhasePeaks) else phase_peaks(self.phase)
-
-
-def _orbits(peaks: PhasePeaks) -> list[list[tuple[np.ndarray, int]]]:
-    """For each reflection: ``[(unit reciprocal vectors of the family's orbit (q, 3), multiplicity)]``."""
-    if peaks in _ORBITS:
-        return _ORBITS[peaks]
-    lattice = peaks.structure.lattice
-    recip = lattice.reciprocal_lattice_crystallographic.matrix
-    try:
-        ops = SpacegroupAnalyzer(peaks.structure, symprec=0.01).get_point_group_operations(cartesian=True)
-        rots = [op.rotation_matrix for op in ops]
-    except Exception:  # symmetry search failed: fall back to the Friedel pair only
-        rots = [np.eye(3), -np.eye(3)]
-    out = []
-    for fams in peaks.families:
-        entry = []
-        for hkl, mult in fams:
-            h = np.asarray(hkl[:2] + hkl[-1:] if len(hkl) == 4 else hkl, dtype=float)
-            g = h @ recip
-            vecs = np.array([r @ g for r in rots])
-            vecs /= np.linalg.norm(vecs, axis=1, keepdims=True)
-            uniq = np.unique(np.round(vecs, 6), axis=0)
-            entry.append((uniq, mult))
-        out.append(entry)
-    _ORBITS[peaks] = out
-    return out
-
-
-def march_dollase(peaks: PhasePeaks, direction: tuple[int, int, int], r: float) -> np.ndarray:
-    """Texture factor per reflection, ``(n,)``: March-Dollase averaged over each family's orbit.
-
-    ``P(a) = (r^2 cos^2 a + sin^2 a / r)^(-3/2)`` with ``a`` the angle between the plane
-    normal and the preferred reciprocal direction ``direction``; ``r = 1`` is no texture.
-    """
-    if r <= 0:
-        raise InputDataError(f"March-Dollase r must be > 0, got {r}")
-    if r == 1.0:
-        return np.ones(len(peaks.d))
-    recip = peaks.structure.lattice.reciprocal_lattice_crystallographic.matrix
-    gp = np.asarray(direction, dtype=float) @ recip
-    gp /= np.linalg.norm(gp)
-    fac = np.empty(len(peaks.d))
-    for i, fams in enumerate(_orbits(peaks)):
-        num = den = 0.0
-        for vecs, mult in fams:
-            c2 = (vecs @ gp) ** 2
-            num += mult * float(np.mean((r * r * c2 + (1.0 - c2) / r) ** -1.5))
-            den += mult
-        fac[i] = num / den
-    return fac
 
 
 def _lines(wavelength_name: str | float, ka2: bool, ratio: float) -> list[tuple[float, float]]:

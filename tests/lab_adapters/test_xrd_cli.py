@@ -87,3 +87,25 @@ def test_bench_measured_command(tmp_path):
     bad = CliRunner().invoke(bench_xrd_measured, [str(pats), "--references", str(DARA / "references"), "--truth",
                                                   str(pats / "TiO2_0p4009-ZnO_0p6010--2min.xrdml")])
     assert bad.exit_code != 0 and "truth table needs columns" in bad.output
+
+
+def test_analyze_refines_texture_on_request(tmp_path):
+    refs = tmp_path / "refs"
+    refs.mkdir()
+    for n in ["TiO2_rutile", "CaO"]:
+        LISTED[n].to(filename=str(refs / f"{n}.cif"))
+    comps = [PhaseComponent(LISTED["TiO2_rutile"], 0.7, po_direction=(0, 0, 1), po_r=0.7),
+             PhaseComponent(LISTED["CaO"], 0.3)]
+    pat = write_xy(simulate_pattern(comps, SimulationConfig(counts=20000), seed=3), tmp_path / "tex.xy")
+    out = tmp_path / "tex.json"
+    res = CliRunner().invoke(xrd, ["analyze", str(pat), "--references", str(refs), "--texture", "TiO2_rutile=001",
+                                   "--json", str(out)])
+    assert res.exit_code == 0, res.output
+    assert "texture [001] r 0.7" in res.output
+    phases = {p["name"]: p for p in json.loads(out.read_text())["patterns"][0]["phases"]}
+    assert phases["TiO2_rutile"]["preferred_orientation"][:3] == [0, 0, 1]
+    assert phases["CaO"]["preferred_orientation"] is None
+    bad = CliRunner().invoke(xrd, ["analyze", str(pat), "--references", str(refs), "--texture", "Nope"])
+    assert bad.exit_code != 0 and "--texture" in bad.output and "Nope" in bad.output
+    bad = CliRunner().invoke(xrd, ["analyze", str(pat), "--references", str(refs), "--texture", "CaO=1,2"])
+    assert bad.exit_code != 0 and "Miller" in bad.output
