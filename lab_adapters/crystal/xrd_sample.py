@@ -25,7 +25,7 @@ from lab_adapters.crystal.synthesis import SynthesisOutcome
 from lab_adapters.crystal.world import World
 from loop.records import PhaseAnalysis
 
-__all__ = ["INSTRUMENT", "measure_xrd", "xrd_references"]
+__all__ = ["INSTRUMENT", "fit_sample", "measure_xrd", "xrd_references"]
 
 INSTRUMENT = {"ka2": True, "inst_fwhm": 0.07, "background": 250.0, "counts": 15000.0}
 """The diffractometer's fixed settings (displacement and zero shift are drawn per sample)."""
@@ -45,20 +45,14 @@ def xrd_references(world: World, target: Structure, target_label: str) -> dict[s
     return refs
 
 
-def measure_xrd(
-    rid: str, outcome: SynthesisOutcome, target: Structure, target_label: str, world: World, cfg: Any,  # noqa: ANN401 - CrystalLabConfig
-    xrd_dir: Path, rng: np.random.Generator,
-) -> tuple[PhaseAnalysis, list[str]]:
-    """Simulate the sample's pattern, fit it, write ``<rid>.xy`` and ``<rid>.fit.csv``; (analysis, [xy, fit csv])."""
-    from lab_adapters.xrd import (
-        AnalysisConfig,
-        PhaseComponent,
-        ReferenceSet,
-        SimulationConfig,
-        XRDAnalyzer,
-        simulate_pattern,
-        write_xy,
-    )
+def fit_sample(
+    outcome: SynthesisOutcome, references: Any, target_label: str, cfg: Any, rng: np.random.Generator,  # noqa: ANN401
+) -> Any:  # noqa: ANN401 - (Pattern, XRDFit)
+    """The sample's simulated pattern and its whole-pattern fit against ``references`` (a ``ReferenceSet``).
+
+    ``cfg``: the lab's settings (``crystallite_size_nm``, ``max_lattice_strain``, ``xrd_simulation``,
+    ``xrd_analysis``; :class:`~lab_adapters.crystal.lab.CrystalLabConfig`)."""
+    from lab_adapters.xrd import AnalysisConfig, PhaseComponent, SimulationConfig, XRDAnalyzer, simulate_pattern
 
     lo, hi = cfg.crystallite_size_nm
     comps = []
@@ -77,8 +71,18 @@ def measure_xrd(
     # air scatter and counting noise, and a peak width of its own (not the analyzer's default)
     instrument = {**INSTRUMENT, "displacement_mm": float(rng.uniform(-0.15, 0.15)), "zero_shift": float(rng.uniform(-0.03, 0.03))}
     pattern = simulate_pattern(comps, SimulationConfig(**{**instrument, **cfg.xrd_simulation}), rng)
+    return pattern, XRDAnalyzer(references, AnalysisConfig(**cfg.xrd_analysis)).fit(pattern, target=target_label)
+
+
+def measure_xrd(
+    rid: str, outcome: SynthesisOutcome, target: Structure, target_label: str, world: World, cfg: Any,  # noqa: ANN401 - CrystalLabConfig
+    xrd_dir: Path, rng: np.random.Generator,
+) -> tuple[PhaseAnalysis, list[str]]:
+    """Simulate the sample's pattern, fit it, write ``<rid>.xy`` and ``<rid>.fit.csv``; (analysis, [xy, fit csv])."""
+    from lab_adapters.xrd import ReferenceSet, write_xy
+
     refs = ReferenceSet.from_structures(xrd_references(world, target, target_label))
-    fit = XRDAnalyzer(refs, AnalysisConfig(**cfg.xrd_analysis)).fit(pattern, target=target_label)
+    pattern, fit = fit_sample(outcome, refs, target_label, cfg, rng)
     xrd_dir.mkdir(parents=True, exist_ok=True)
     xy = write_xy(pattern, xrd_dir / f"{rid}.xy").resolve()
     fit_csv = xrd_dir / f"{rid}.fit.csv"
