@@ -116,7 +116,8 @@ def run_world_bench(
     """The figures of the module docstring, as a dict (plus counts and settings).
 
     ``stage="screen"`` runs (and caches) only the screen, ``"world"`` the screen (cached) and
-    the world's truths; ``"recipes"`` only the recipe figure; ``"all"`` reads the caches and
+    the world's truths; ``"recipes"`` only the recipe figure; ``"breakdown"`` the split of
+    :mod:`.bench_world_breakdown` (screen and world cached); ``"all"`` reads the caches and
     computes every figure.
     """
     from lab_adapters.crystal.hidden_error import HiddenErrorConfig
@@ -147,7 +148,7 @@ def run_world_bench(
             log.info("bench world: world truth %d of %d (%.0f s)", i, len(scored), time.perf_counter() - t0)
     if stage == "world":
         return {"stage": "world", "n": len(truths), "wall_s": time.perf_counter() - t0}
-    s_vals, w_vals, w0_vals = [], [], []
+    s_vals, w_vals, w0_vals, records = [], [], [], []
     for d in decisions:
         truth = truths.get(d.candidate_id)
         if d.e_hull is None or truth is None or truth.e_hull is None:
@@ -155,23 +156,37 @@ def run_world_bench(
         s_vals.append(float(d.e_hull))
         w_vals.append(float(truth.e_hull))
         w0_vals.append(float(truth.model_e_hull) if truth.model_e_hull is not None else math.nan)
+        records.append({"formula": truth.formula, "screen": s_vals[-1], "world": w_vals[-1], "world_no_error": w0_vals[-1]})
     mae, rho = _pair_figures(s_vals, w_vals)
     mae0, rho0 = _pair_figures(s_vals, w0_vals)
 
     # the known phases against each hull
     screen_hull = screen.hull(els)
     assert not isinstance(screen_hull, str), screen_hull
-    sk, wk, wk0 = [], [], []
+    sk, wk, wk0, known_formulas = [], [], [], []
     world_by_name = {p.name: p for p in world.hull.phases}
     model_by_name = {p.name: p for p in world.model_hull.phases}
     for ph in screen_hull.phases:
         if not ph.name.startswith("known:") or ph.name not in world_by_name:
             continue
+        known_formulas.append(ph.composition.reduced_formula)
         sk.append(screen_hull.e_above_hull(ph.composition, ph.energy_per_atom))
         w = world_by_name[ph.name]
         wk.append(world.hull.e_above_hull(w.composition, w.energy_per_atom))
         m = model_by_name[ph.name]
         wk0.append(world.model_hull.e_above_hull(m.composition, m.energy_per_atom))
+    if stage == "breakdown":
+        from lab_adapters.crystal.bench_world_breakdown import breakdown, elemental_choices
+
+        known = [{"formula": f, "screen": a, "world": b, "world_no_error": c}
+                 for f, a, b, c in zip(known_formulas, sk, wk, wk0, strict=True)]
+        return {
+            "stage": "breakdown", "n_candidates": len(records), "n_proposed": len(proposals), "seed": seed,
+            "candidates": breakdown(records), "known_phases": breakdown(known),
+            "elemental_references": {"screen": elemental_choices(screen_hull.phases), "world": elemental_choices(world.hull.phases),
+                                     "world_no_error": elemental_choices(world.model_hull.phases)},
+            "records": records, "wall_s": time.perf_counter() - t0,
+        }
     mae_k, rho_k = _pair_figures(sk, wk)
     mae_k0, rho_k0 = _pair_figures(sk, wk0)
 
