@@ -50,7 +50,7 @@ from pymatgen.core import Composition, Structure
 
 from loop.errors import InputDataError
 
-__all__ = ["DEFAULT_MAX_ATOMS", "KnownPhase", "KnownPhases", "load_known_phases", "order_structure"]
+__all__ = ["DEFAULT_MAX_ATOMS", "FALLBACK", "KnownPhase", "KnownPhases", "load_known_phases", "order_structure", "reference_provenance"]
 
 log = logging.getLogger(__name__)
 
@@ -58,6 +58,8 @@ DEFAULT_MAX_ATOMS = 120
 """Atom cap of an ordered supercell of a disordered CIF."""
 
 _OCC_TOL = 0.05
+FALLBACK = "decorated prototypes (fallback)"
+"""The provenance of a hull or world built without known phases."""
 SKIP_REASONS = ("outside", "duplicate", "disordered_over_cap")
 
 
@@ -304,3 +306,29 @@ def _duplicate(a: KnownPhase, b: KnownPhase, matcher: Any) -> bool:  # noqa: ANN
     if a.structure is None and b.structure is None:
         return a.energy_per_atom is not None and b.energy_per_atom is not None and abs(a.energy_per_atom - b.energy_per_atom) < 1e-6
     return False
+
+
+def reference_provenance(
+    paths: str | Path | Sequence[str | Path] | None, elements: Sequence[str] | None, *, max_atoms: int = DEFAULT_MAX_ATOMS
+) -> dict[str, Any]:
+    """Where a hull's or world's reference phases come from, for the ledger, the report and MLflow.
+
+    ``{"source": "known phases", "paths": [...], "files": {file name: phases kept}, "counts": {...},
+    "label": ...}`` (``counts`` as :meth:`KnownPhases.counts`), or ``{"source": FALLBACK}`` when no
+    known phases are given. ``elements`` None: no phase is outside.
+    """
+    if not paths:
+        return {"source": FALLBACK}
+    from pymatgen.core import Element
+
+    els = list(elements) if elements else [e.symbol for e in Element]
+    known = load_known_phases(paths, els, max_atoms=max_atoms)
+    files: dict[str, int] = {}
+    for p in known.phases:
+        name = Path(p.source).name
+        files[name] = files.get(name, 0) + 1
+    items = [paths] if isinstance(paths, str | Path) else list(paths)
+    return {
+        "source": "known phases", "paths": [str(p) for p in items], "elements": sorted(set(els)) if elements else None,
+        "files": dict(sorted(files.items())), "counts": known.counts(), "label": known.label(),
+    }

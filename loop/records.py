@@ -252,6 +252,8 @@ class PhaseAnalysis(_Record):
     target_fraction: float | None = None
     unidentified: UnidentifiedResidual | None = None
     warnings: list[str] = Field(default_factory=list)
+    target_known_as: str | None = Field(
+        None, description="the known phase the target's structure matches (pymatgen StructureMatcher), None when it matches none")
 
 
 class Observation(_Record):

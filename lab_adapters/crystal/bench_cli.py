@@ -20,8 +20,10 @@ _DATA = Path("..") / "shared" / "data"
 @click.option("--elements", default="Li,Mn,O", show_default=True, help="the world's chemical system")
 @click.option("-n", "n", default=200, show_default=True, help="candidates from the demo's generator")
 @click.option("--seed", default=0, show_default=True, help="generator seed")
-@click.option("--stage", type=click.Choice(["all", "screen", "world"]), default="all", show_default=True,
-              help="run only the screen or the world half (cached), e.g. in two processes; 'all' reads their caches")
+@click.option("--stage", type=click.Choice(["all", "screen", "world", "recipes", "breakdown"]), default="all", show_default=True,
+              help="run only the screen or the world half (cached), e.g. in two processes, or only the recipe figure "
+                   "(yields read from XRD), or the e_hull breakdown (by subsystem, near the hull, elemental "
+                   "references); 'all' reads the caches and computes every figure")
 @click.option("--json", "json_path", type=click.Path(dir_okay=False, path_type=Path), default=None, help="write the figures as JSON")
 def bench_world(references: Path, perov5: Path, elements: str, n: int, seed: int, stage: str, json_path: Path | None) -> None:
     """E_hull of the screen (CHGNet 0.3.0 + MP2020) against the world's (CHGNet r2SCAN + hidden error)."""
@@ -32,15 +34,56 @@ def bench_world(references: Path, perov5: Path, elements: str, n: int, seed: int
     if csv is not None and not csv.is_file():
         raise InputDataError("perov-5 CSV not found (pass --perov5 none to skip)", source=str(csv))
     out = run_world_bench(references, csv, n=n, seed=seed, elements=[e.strip() for e in elements.split(",") if e.strip()], stage=stage)
+    if stage == "recipes":
+        _echo_recipes(out)
+        if json_path is not None:
+            json_path.write_text(json.dumps(out, indent=1))
+            click.echo(f"wrote {json_path}")
+        return
+    if stage == "breakdown":
+        _echo_breakdown(out)
+        if json_path is not None:
+            json_path.write_text(json.dumps(out, indent=1))
+            click.echo(f"wrote {json_path}")
+        return
     if stage != "all":
         click.echo(f"{stage} stage done: {out['n']} candidates in {out['wall_s']:.0f} s (cached)")
         return
     click.echo(f"world benchmark ({out['n_candidates']} of {out['n_proposed']} candidates scored, {out['n_known']} known phases, seed {seed})")
     click.echo(f"  screen: {out['screen']}")
     click.echo(f"  world:  {out['world']}")
+    _echo_recipes(out)
     for key, value in out.items():
         if isinstance(value, float):
             click.echo(f"{key:<46} {value:>10.4f}")
     if json_path is not None:
         json_path.write_text(json.dumps(out, indent=1))
         click.echo(f"wrote {json_path}")
+
+
+def _echo_recipes(out: dict) -> None:
+    for row in out.get("recipe_targets", []):
+        click.echo(f"{row['target']:>12s}  default {row['default_yield']:.2f}  best {row['best_yield']:.2f}  "
+                   f"({row['default_recipe_short']} | best: {row['best_recipe_short']})")
+    if "recipe_best_vs_default_yield_gain" in out:
+        click.echo(f"recipes ({out['recipe_n_targets']} known ternaries, yields read from XRD): default {out['recipe_default_yield']:.3f}, "
+                   f"best {out['recipe_best_yield']:.3f}, gain {out['recipe_best_vs_default_yield_gain']:.3f}")
+
+
+def _echo_breakdown(out: dict) -> None:
+    def line(name: str, st: dict) -> None:
+        click.echo(f"  {name:<22} n {st['n']:>4}  MAE {st['mae']:.4f}  mean offset (screen - world) {st['mean_offset']:+.4f}")
+
+    for part in ("candidates", "known_phases"):
+        b = out[part]
+        click.echo(f"{part}:")
+        line("all", b["all"])
+        line("all, world no error", b["all_no_error"])
+        line(f"world e_hull < {b['near_hull']['threshold']:g}", b["near_hull"])
+        line("  same, no error", b["near_hull_no_error"])
+        line("further from the hull", b["far_from_hull"])
+        for name, st in b["by_subsystem"].items():
+            line(name, st)
+        click.echo(f"  MAE less each subsystem's mean offset (diagnostic): {b['mae_minus_subsystem_offsets']:.4f}")
+    for side, refs in out["elemental_references"].items():
+        click.echo(f"elemental references, {side}: " + ", ".join(f"{el} {r['reference']} ({r['energy_per_atom']:.3f})" for el, r in refs.items()))

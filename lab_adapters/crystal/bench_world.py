@@ -16,7 +16,13 @@ the world's potential. Figures (eV/atom; Spearman's rank correlation ``rho``):
 - the same on the known phases themselves (``..._known``: each phase against each hull)
   and against the world without its hidden error (``..._no_error``);
 - ``formation_mae_perov5_raw`` / ``..._corrected``: CHGNet 0.3.0 formation energies on
-  perov-5 against ``heat_ref`` (:mod:`surrogates.hull.formation_bench`).
+  perov-5 against ``heat_ref`` (:mod:`surrogates.hull.formation_bench`);
+- ``recipe_best_vs_default_yield_gain`` (stage ``recipes``, also in ``all``): on the known
+  ternaries of the whole reference folder (22 in the shipped Li-Mn-Ti-O-F set), the best of
+  at most 10 recipes re-measured on 5 fresh seeds minus the default planner's yield on the
+  same seeds, every yield read from the sample's simulated powder pattern by the lab's XRD
+  fit (:mod:`.recipe_gain`, :func:`.recipe_gain.xrd_yield_reader`; energies: CHGNet 0.3.0
+  single points aligned by fitted elemental references, :mod:`.synthesis_bench`).
 
 The benchmark drives a generator (through the registry), the screen and the simulated
 world, so it lives with the lab, which may use ``surrogates`` physics. It reads the world's
@@ -110,13 +116,17 @@ def run_world_bench(
     """The figures of the module docstring, as a dict (plus counts and settings).
 
     ``stage="screen"`` runs (and caches) only the screen, ``"world"`` the screen (cached) and
-    the world's truths; ``"all"`` reads their caches and computes the figures.
+    the world's truths; ``"recipes"`` only the recipe figure; ``"breakdown"`` the split of
+    :mod:`.bench_world_breakdown` (screen and world cached); ``"all"`` reads the caches and
+    computes every figure.
     """
     from lab_adapters.crystal.hidden_error import HiddenErrorConfig
     from lab_adapters.crystal.truth import TruthConfig, ground_truth
     from loop.tables import cache_dir
 
     t0 = time.perf_counter()
+    if stage == "recipes":
+        return {**recipe_figures(references), "stage": "recipes", "wall_s": time.perf_counter() - t0}
     els = sorted(set(elements))
     ctx, proposals, cache, _root = _setup(references, n, seed, els)
     truth_cfg = TruthConfig(fmax=0.1, steps=TRUTH_STEPS)
@@ -138,7 +148,7 @@ def run_world_bench(
             log.info("bench world: world truth %d of %d (%.0f s)", i, len(scored), time.perf_counter() - t0)
     if stage == "world":
         return {"stage": "world", "n": len(truths), "wall_s": time.perf_counter() - t0}
-    s_vals, w_vals, w0_vals = [], [], []
+    s_vals, w_vals, w0_vals, records = [], [], [], []
     for d in decisions:
         truth = truths.get(d.candidate_id)
         if d.e_hull is None or truth is None or truth.e_hull is None:
@@ -146,23 +156,37 @@ def run_world_bench(
         s_vals.append(float(d.e_hull))
         w_vals.append(float(truth.e_hull))
         w0_vals.append(float(truth.model_e_hull) if truth.model_e_hull is not None else math.nan)
+        records.append({"formula": truth.formula, "screen": s_vals[-1], "world": w_vals[-1], "world_no_error": w0_vals[-1]})
     mae, rho = _pair_figures(s_vals, w_vals)
     mae0, rho0 = _pair_figures(s_vals, w0_vals)
 
     # the known phases against each hull
     screen_hull = screen.hull(els)
     assert not isinstance(screen_hull, str), screen_hull
-    sk, wk, wk0 = [], [], []
+    sk, wk, wk0, known_formulas = [], [], [], []
     world_by_name = {p.name: p for p in world.hull.phases}
     model_by_name = {p.name: p for p in world.model_hull.phases}
     for ph in screen_hull.phases:
         if not ph.name.startswith("known:") or ph.name not in world_by_name:
             continue
+        known_formulas.append(ph.composition.reduced_formula)
         sk.append(screen_hull.e_above_hull(ph.composition, ph.energy_per_atom))
         w = world_by_name[ph.name]
         wk.append(world.hull.e_above_hull(w.composition, w.energy_per_atom))
         m = model_by_name[ph.name]
         wk0.append(world.model_hull.e_above_hull(m.composition, m.energy_per_atom))
+    if stage == "breakdown":
+        from lab_adapters.crystal.bench_world_breakdown import breakdown, elemental_choices
+
+        known = [{"formula": f, "screen": a, "world": b, "world_no_error": c}
+                 for f, a, b, c in zip(known_formulas, sk, wk, wk0, strict=True)]
+        return {
+            "stage": "breakdown", "n_candidates": len(records), "n_proposed": len(proposals), "seed": seed,
+            "candidates": breakdown(records), "known_phases": breakdown(known),
+            "elemental_references": {"screen": elemental_choices(screen_hull.phases), "world": elemental_choices(world.hull.phases),
+                                     "world_no_error": elemental_choices(world.model_hull.phases)},
+            "records": records, "wall_s": time.perf_counter() - t0,
+        }
     mae_k, rho_k = _pair_figures(sk, wk)
     mae_k0, rho_k0 = _pair_figures(sk, wk0)
 
@@ -195,5 +219,28 @@ def run_world_bench(
             "formation_mae_perov5_corrected": f["formation_mae_corrected"],
             "formation_perov5": {k: v for k, v in f.items() if not k.startswith("formation_mae")},
         })
+    out.update(recipe_figures(references))
     out["wall_s"] = time.perf_counter() - t0
     return out
+
+
+def recipe_figures(references: Path, n_recipes: int = 10, n_seeds: int = 5) -> dict[str, Any]:
+    """``recipe_best_vs_default_yield_gain`` with yields read from XRD, and its parts (see the module docs)."""
+    import tempfile
+
+    from lab_adapters.crystal.synthesis_bench import run_synthesis_bench
+
+    t0 = time.perf_counter()
+    with tempfile.TemporaryDirectory() as work:
+        f = run_synthesis_bench(references, Path(work), n_recipes=n_recipes, n_seeds=n_seeds, xrd=True)
+    log.info("bench world: recipes done (%.0f s)", time.perf_counter() - t0)
+    return {
+        "recipe_best_vs_default_yield_gain": f["recipe_best_vs_default_yield_gain"],
+        "recipe_default_yield": f["default_yield_mean"],
+        "recipe_best_yield": f["best_yield_mean"],
+        "recipe_n_targets": f["n_targets"],
+        "recipe_settings": {"n_recipes": n_recipes, "n_seeds": n_seeds, "kinetics_seed": f["kinetics_seed"], "yield": f["yield"],
+                            "energies": f["energies"]},
+        "recipe_targets": [{k: r[k] for k in ("target", "default_yield", "best_yield", "gain", "e_hull",
+                                              "default_recipe_short", "best_recipe_short")} for r in f["targets"]],
+    }

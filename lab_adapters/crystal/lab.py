@@ -13,8 +13,11 @@ Each experiment (a request for a candidate crystal):
 4. a powder pattern of the products (Cu K-alpha, 10-80 deg; per phase a crystallite size
    log-uniform in ``crystallite_size_nm``, a small lattice strain, micro-strain and, half
    of the time, March-Dollase texture), analysed by the XRD adapter against the world's
-   stable solids plus the target; its target weight fraction is the yield;
-5. ``yield``: the target weight fraction of the XRD analysis (also in ``values``);
+   stable solids plus the target (:mod:`.xrd_sample`); its target weight fraction is the yield;
+5. ``yield``: the target weight fraction of the XRD analysis (also in ``values``), and
+   ``novel`` (:mod:`.novelty`): 1 when the target was found (yield >= ``min_target_fraction``)
+   and its structure matches none of the world's known phases (``PhaseAnalysis.target_known_as``
+   names the one it matched), else 0;
 6. sample properties with Gaussian noise (``density``, ``bulk_modulus``, ``magmom``,
    ``band_gap``) only when the target was found (yield >= ``min_target_fraction``). No
    energy (``e_hull``, ``formation_energy``, ``energy_per_atom``) is ever returned: those are
@@ -32,7 +35,6 @@ from __future__ import annotations
 
 import json
 import logging
-import math
 from pathlib import Path
 from typing import Any
 
@@ -41,6 +43,7 @@ from pydantic import Field, field_validator
 from pymatgen.core import Structure
 
 from lab_adapters.crystal.hidden_error import HiddenErrorConfig
+from lab_adapters.crystal.novelty import known_match, novelty
 from lab_adapters.crystal.recipes import RecipePlanner, create_planner
 from lab_adapters.crystal.synthesis import SynthesisConfig, SynthesisOutcome, synthesize
 from lab_adapters.crystal.truth import CandidateTruth, TruthConfig, ground_truth
@@ -143,6 +146,7 @@ class CrystalLab(SimulatedLab):
         self._potential: Potential | None = None
         self._world: World | None = None
         self._gap_model: Any = None
+        self._known_list: list[tuple[str, Structure]] | None = None
         self.xrd_dir = Path(self.context.work_dir) / "xrd"
         self._restore()
 
@@ -171,7 +175,7 @@ class CrystalLab(SimulatedLab):
 
     def _capabilities(self) -> LabCapabilities:
         return LabCapabilities(
-            properties=[*self.cfg.properties, "yield"], xrd=True, capacity=self.cfg.capacity,
+            properties=[*self.cfg.properties, "yield", "novel"], xrd=True, capacity=self.cfg.capacity,
             elements=list(self.world_config.elements), clock="simulated", recipe_kind="synthesis",
         )
 
@@ -218,14 +222,20 @@ class CrystalLab(SimulatedLab):
         raw = [str(sheet)]
         target_label = f"{truth.formula}_target"
         if self.cfg.xrd:
-            analysis, files = self._xrd(rid, outcome, target, target_label, rng)
+            from lab_adapters.crystal.xrd_sample import measure_xrd
+
+            analysis, files = measure_xrd(rid, outcome, target, target_label, self.world, self.cfg, self.xrd_dir, rng)
             raw += files
             pattern = files[0]
         else:
             analysis, pattern = self._true_analysis(outcome, target_label, rng), None
+        known_as = known_match(target, self.known_phases())
+        analysis = analysis.model_copy(update={"target_known_as": known_as})
         values = self._values(truth, target, analysis.target_fraction or 0.0, rng)
         # the yield as a measured value too, so rankers that read values see the XRD-derived yield
         values["yield"] = Measurement(value=float(analysis.target_fraction or 0.0))
+        # measured novelty: the target found in the pattern and not a known phase
+        values["novel"] = Measurement(value=novelty(analysis.target_fraction, known_as, self.cfg.min_target_fraction))
         return Observation(values=values, xrd_pattern=pattern, phase_analysis=analysis, raw_files=raw, **base)
 
     def _values(self, truth: CandidateTruth, target: Structure, yield_: float, rng: np.random.Generator) -> dict[str, Measurement]:
@@ -250,55 +260,14 @@ class CrystalLab(SimulatedLab):
                                 weight_fraction=round(p.weight_fraction, 6)) for p in outcome.products]
         return PhaseAnalysis(phases=phases, target_fraction=noisy)
 
-    def _references(self, target: Structure, target_label: str) -> dict[str, Structure]:
-        """The world's stable solids (minus any the target duplicates) and the target."""
-        from pymatgen.analysis.structure_matcher import StructureMatcher
+    def known_phases(self) -> list[tuple[str, Structure]]:
+        """The world's solid reference phases by label: what a target is checked against for novelty."""
+        if self._known_list is None:
+            self._known_list = [(self.world.phase_label(p), p.structure) for p in self.world.hull.phases if not self.world.is_gas(p)]
+        return self._known_list
 
-        matcher = StructureMatcher()
-        refs: dict[str, Structure] = {}
-        for ph in self.world.solid_stable_phases():
-            if ph.formula == target.composition.reduced_formula and matcher.fit(ph.structure, target):
-                continue
-            refs[self.world.phase_label(ph)] = ph.structure
-        refs[target_label] = target
-        return refs
+    def provenance(self) -> dict[str, Any]:
+        """Where the world's known phases came from (folders, files, counts), or the prototype fallback."""
+        from loop.known_phases import reference_provenance
 
-    def _xrd(
-        self, rid: str, outcome: SynthesisOutcome, target: Structure, target_label: str, rng: np.random.Generator
-    ) -> tuple[PhaseAnalysis, list[str]]:
-        from lab_adapters.xrd import (
-            AnalysisConfig,
-            PhaseComponent,
-            ReferenceSet,
-            SimulationConfig,
-            XRDAnalyzer,
-            simulate_pattern,
-            write_xy,
-        )
-
-        lo, hi = self.cfg.crystallite_size_nm
-        comps = []
-        for p in outcome.diffracting_products():
-            textured = rng.random() < 0.5
-            direction = [(0, 0, 1), (1, 1, 1), (1, 1, 0)][int(rng.integers(3))]
-            comps.append(PhaseComponent(
-                p.structure, p.weight_fraction,
-                crystallite_size_nm=float(math.exp(rng.uniform(math.log(lo), math.log(hi)))),
-                lattice_strain=float(rng.uniform(-1, 1) * self.cfg.max_lattice_strain),
-                microstrain=float(rng.uniform(0.0, 0.001)),
-                po_direction=direction if textured else None,
-                po_r=float(rng.uniform(0.85, 1.0)) if textured else 1.0,
-            ))
-        # the diffractometer: K-alpha1/alpha2, a sample-height error that differs from sample to sample,
-        # air scatter and counting noise, and a peak width of its own (not the analyzer's default)
-        instrument = {"ka2": True, "inst_fwhm": 0.07, "background": 250.0, "counts": 15000.0,
-                      "displacement_mm": float(rng.uniform(-0.15, 0.15)), "zero_shift": float(rng.uniform(-0.03, 0.03))}
-        pattern = simulate_pattern(comps, SimulationConfig(**{**instrument, **self.cfg.xrd_simulation}), rng)
-        refs = ReferenceSet.from_structures(self._references(target, target_label))
-        fit = XRDAnalyzer(refs, AnalysisConfig(**self.cfg.xrd_analysis)).fit(pattern, target=target_label)
-        xy = write_xy(pattern, self.xrd_dir / f"{rid}.xy").resolve()
-        fit_csv = self.xrd_dir / f"{rid}.fit.csv"
-        cols = [fit.two_theta, fit.observed, fit.model] + [fit.background + (ph.curve if ph.curve is not None else 0) for ph in fit.phases]
-        header = ",".join(["two_theta", "observed", "fit", *[ph.name for ph in fit.phases]])
-        np.savetxt(fit_csv, np.column_stack(cols), delimiter=",", fmt="%.4f", header=header, comments="")
-        return fit.analysis, [str(xy), str(fit_csv.resolve())]
+        return reference_provenance(self.cfg.references, self.world_config.elements, max_atoms=self.world_config.max_disordered_atoms)

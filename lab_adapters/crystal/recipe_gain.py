@@ -5,8 +5,10 @@ up to ``n_recipes - 1`` variants of it (:func:`recipe_variants`) are each measur
 (``screen_seed``); the recipe with the highest yield is then re-measured on ``n_seeds`` fresh
 seeds, and so is the default; the target's gain is the difference of the two means. The
 figure is the mean gain over the targets. The yield reader is any callable
-``(target, recipe, seed) -> yield in [0, 1]``: the synthesis outcome's target weight fraction
-(:func:`synthesis_yield_reader`) or the lab's XRD-derived yield.
+``(target, recipe, seed) -> yield in [0, 1]``: the target weight fraction read from the
+sample's simulated powder pattern, as the crystal lab reads it (:func:`xrd_yield_reader`; the
+issue's figure), or the synthesis outcome's own target weight fraction
+(:func:`synthesis_yield_reader`, no XRD).
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ from lab_adapters.crystal.synthesis import SynthesisConfig, Target, synthesize_o
 from loop.identity import derive_seed
 from loop.records import Precursor, Recipe
 
-__all__ = ["GainReport", "recipe_best_vs_default_yield_gain", "recipe_variants", "synthesis_yield_reader"]
+__all__ = ["GainReport", "recipe_best_vs_default_yield_gain", "recipe_variants", "synthesis_yield_reader", "xrd_yield_reader"]
 
 log = logging.getLogger(__name__)
 
@@ -164,5 +166,66 @@ def synthesis_yield_reader(land: Any, config: SynthesisConfig, kinetics_seed: in
     def read(target: Target, recipe: Recipe, seed: int) -> float:
         rng = np.random.default_rng([seed, derive_seed(target.composition.reduced_formula)])
         return synthesize_on(land, target, recipe, config, kinetics_seed, rng).target_fraction
+
+    return read
+
+
+def xrd_references_on(land: Any, target: Target, recipe: Recipe, target_label: str) -> dict[str, Any]:  # noqa: ANN401
+    """What the analyzer is given, as in the lab: the landscape's stable phases with a structure within the
+    elements that went into the furnace (the target's and the precursors'), minus any the target
+    duplicates, plus the target's own structure."""
+    from pymatgen.analysis.structure_matcher import StructureMatcher
+
+    els = {e.symbol for e in target.composition.elements}
+    for p in recipe.precursors:
+        els |= {e.symbol for e in Composition(p.formula).elements} & set(land.elements)
+    stable = {e.name for e in land.diagram.stable_entries}
+    matcher = StructureMatcher()
+    refs: dict[str, Any] = {}
+    for ph in land.phases:
+        if ph.structure is None or ph.name not in stable or not {e.symbol for e in ph.composition.elements} <= els:
+            continue
+        same = ph.composition.reduced_formula == target.composition.reduced_formula
+        if ph.name == target.landscape_name or (same and target.structure is not None and matcher.fit(ph.structure, target.structure)):
+            continue
+        refs[ph.name] = ph.structure
+    refs[target_label] = target.structure
+    return refs
+
+
+def xrd_yield_reader(
+    land: Any, config: SynthesisConfig, kinetics_seed: int, settings: Any = None,  # noqa: ANN401
+) -> Callable[[Target, Recipe, int], float]:
+    """Yield = the target weight fraction that the whole-pattern fit reads from the sample's simulated powder
+    pattern (:func:`lab_adapters.crystal.xrd_sample.fit_sample`, the crystal lab's instrument and analyzer;
+    ``settings``: a ``CrystalLabConfig``, default the lab's defaults). Same seeds as
+    :func:`synthesis_yield_reader`; a sample with nothing diffracting reads 0. Deterministic, so repeated
+    calls (the default recipe when it is also the best) are answered from memory."""
+    from lab_adapters.crystal.lab import CrystalLabConfig
+    from lab_adapters.crystal.xrd_sample import fit_sample
+    from lab_adapters.xrd import ReferenceSet
+
+    settings = settings or CrystalLabConfig(elements=list(land.elements))
+    ref_sets: dict[tuple, Any] = {}
+    memo: dict[tuple, float] = {}
+
+    def read(target: Target, recipe: Recipe, seed: int) -> float:
+        formula = target.composition.reduced_formula
+        key = (formula, recipe.model_dump_json(exclude={"params"}), seed)
+        if key in memo:
+            return memo[key]
+        rng = np.random.default_rng([seed, derive_seed(formula)])
+        outcome = synthesize_on(land, target, recipe, config, kinetics_seed, rng)
+        label = f"{formula}_target"
+        refs = xrd_references_on(land, target, recipe, label)
+        ref_key = (formula, tuple(sorted(refs)))
+        if ref_key not in ref_sets:
+            ref_sets[ref_key] = ReferenceSet.from_structures(refs)
+        if not outcome.diffracting_products():
+            memo[key] = 0.0
+            return 0.0
+        _, fit = fit_sample(outcome, ref_sets[ref_key], label, settings, rng)
+        memo[key] = float(fit.analysis.target_fraction or 0.0)
+        return memo[key]
 
     return read

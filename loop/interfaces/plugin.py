@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict
 
@@ -31,3 +31,10 @@ class Plugin:
     def __init__(self, config: PluginConfig | None = None, context: PluginContext | None = None) -> None:
         self.config = config if config is not None else self.Config()
         self.context = context if context is not None else PluginContext(work_dir=".")
+
+    def provenance(self) -> dict[str, Any] | None:
+        """Where the plug-in's reference data come from (e.g. known phases: folders, files, counts), or None.
+
+        Recorded by the campaign (:meth:`loop.campaign.engine.Campaign.record_provenance`) in the
+        ledger, the report and as MLflow tags."""
+        return None

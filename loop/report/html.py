@@ -19,6 +19,7 @@ from typing import Any
 from loop.campaign.engine import Campaign
 from loop.campaign.progress import observed_values
 from loop.records import Observation, Selection
+from loop.report.synthesis import synthesis_rows, write_synthesis_csv
 
 __all__ = ["Report", "build_report"]
 
@@ -96,6 +97,20 @@ def _describe(cand: Any) -> str:
     return ", ".join(f"{k}={v:.4g}" for k, v in list(cand.params.items())[:6])
 
 
+def _references_section(page: _Page, provenance: dict[str, Any]) -> None:
+    """Where each stage's reference phases came from (``Campaign.record_provenance``)."""
+    if not provenance:
+        return
+    page.h(2, "Reference phases")
+    rows = []
+    for stage, p in provenance.items():
+        files = p.get("files") or {}
+        counts = p.get("counts") or {}
+        rows.append([stage, p.get("source", ""), ", ".join(p.get("paths") or []) or "–",
+                     ", ".join(files) or "–", ", ".join(f"{k} {v}" for k, v in counts.items()) or "–"])
+    page.table(["stage", "source", "paths", "files", "counts"], rows, left=5)
+
+
 def build_report(directory: str | Path, out: str | Path | None = None, top: int = 6, log_to_mlflow: bool = True) -> Report:
     """Write ``<out>/report.html`` (default ``<campaign>/report``) with all figures; returns it."""
     from loop.report import figures as F
@@ -162,6 +177,20 @@ def build_report(directory: str | Path, out: str | Path | None = None, top: int 
             header += [f"{obj.name} predicted", f"{obj.name} measured"]
         page.table([*header, "status"], rows, left=4)
 
+        _references_section(page, ledger.get_meta("provenance") or {})
+        synth = synthesis_rows(observations, requests)
+        if synth:
+            write_synthesis_csv(synth, out / "synthesis.csv")
+            page.h(2, "Syntheses")
+            page.p("Per experiment: the recipe, the phases the XRD fit found (weight fractions), its Rwp, the target's "
+                   "yield read from the pattern, and whether the target was found and matches no known phase (novel; "
+                   "the known phase it matched otherwise). The last column is the screen's COMPUTED energy above its "
+                   "hull, not a measurement. Also in synthesis.csv.")
+            page.table(["request", "candidate", "recipe", "XRD phases (wt fraction)", "Rwp %", "yield", "novel", "known as",
+                        "e_hull computed (eV/atom)"],
+                       [[r["request"], r["formula"] or r["candidate"], r["recipe"], r["phases"], r["rwp_percent"], r["yield"],
+                         r["novel"], r["known_as"], r["e_hull_computed"]] for r in synth], left=4)
+
         xrd_obs = [o for o in observations if o.xrd_pattern or any(f.endswith(".fit.csv") for f in o.raw_files)]
         if xrd_obs:
             page.h(2, "XRD patterns")
@@ -202,6 +231,8 @@ def build_report(directory: str | Path, out: str | Path | None = None, top: int 
                 for fig in page.figures:
                     c.tracker.log_file(fig, "report")
                 c.tracker.log_file(path, "report")
+                if (out / "synthesis.csv").is_file() and synth:
+                    c.tracker.log_file(out / "synthesis.csv", "report")
             except Exception as exc:  # the report is written even when the tracking server is away
                 log.warning("could not log the report to MLflow: %s", exc)
         log.info("report written to %s (%d figures)", path, len(page.figures))

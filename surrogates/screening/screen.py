@@ -142,6 +142,12 @@ class MLIPScreen(Screen):
         """``known phases`` or ``prototypes`` (the fallback), for logs, reports and MLflow."""
         return "known phases" if self.config.references else "prototypes"
 
+    def provenance(self) -> dict[str, Any]:
+        """Where the hull's known phases came from (folders, files, counts), or the prototype fallback."""
+        from loop.known_phases import reference_provenance
+
+        return reference_provenance(self.config.references, self.config.elements)
+
     def correction(self) -> str:
         """The energy correction in force: ``mp2020`` or ``none``."""
         if self.config.correction != "auto":

@@ -36,14 +36,15 @@ def test_config_names_bad_options(tmp_path):
     with pytest.raises(ConfigError, match="band_gap_model"):
         make_lab(tmp_path, tmp_path / "w", properties=["band_gap"])
     caps = make_lab(tmp_path, tmp_path / "w").capabilities()
-    assert caps.xrd and "yield" in caps.properties and caps.recipe_kind == "synthesis" and caps.elements == ["Li", "O"]
+    assert caps.xrd and {"yield", "novel"} <= set(caps.properties) and caps.recipe_kind == "synthesis" and caps.elements == ["Li", "O"]
 
 
 @pytest.mark.slow
 def test_experiments_return_xrd_yields_files_and_properties(tmp_path):
     lab = make_lab(tmp_path / "lab", tmp_path / "worlds")
     world = lab.world
-    li2o = next(p for p in world.stable_phases if p.formula == "Li2O").structure
+    li2o_phase = next(p for p in world.stable_phases if p.formula == "Li2O")
+    li2o = li2o_phase.structure
     rocksalt = next(p for p in world.hull.phases if p.name == "rocksalt:LiO").structure
     cands = [Candidate.from_structure(li2o), Candidate.from_structure(rocksalt)]
     reqs = [ExperimentRequest(request_id=f"q{i}", candidate=c, round=0) for i, c in enumerate(cands)]
@@ -75,6 +76,12 @@ def test_experiments_return_xrd_yields_files_and_properties(tmp_path):
     assert {"density", "bulk_modulus", "yield"} <= set(obs["q0"].values)
     for o in obs.values():
         assert not {"e_hull", "formation_energy", "energy_per_atom"} & set(o.values)
+    # measured novelty: the world's own Li2O is named as the known phase it is, and is never novel
+    assert obs["q0"].phase_analysis.target_known_as == world.phase_label(li2o_phase) and obs["q0"].values["novel"].value == 0.0
+    for o in obs.values():
+        pa = o.phase_analysis
+        found = pa.target_fraction >= lab.cfg.min_target_fraction
+        assert o.values["novel"].value == (1.0 if found and pa.target_known_as is None else 0.0)
     # nothing reacted: the precursor is there, the target is not found and sample properties are not measured
     cold = obs["cold"]
     assert cold.phase_analysis.target_fraction < 0.05 and "density" not in cold.values and "yield" in cold.values

@@ -121,3 +121,30 @@ def test_planner_lookup_names_unknown_kinds_and_bad_options(tmp_path):
     with pytest.raises(ConfigError) as err:
         create_planner({"kind": "stoichiometric", "options": {"tammann": -1}}, PluginContext(work_dir=tmp_path))
     assert "lab.options.recipe.options.tammann" in str(err.value)
+
+
+@pytest.mark.slow
+def test_xrd_reader_reads_the_yield_from_the_simulated_pattern(data_dir):
+    from pymatgen.core import Structure
+
+    from lab_adapters.crystal.recipe_gain import xrd_references_on, xrd_yield_reader
+
+    cifs = {"Li2O": "Li2O_225", "MnO": "MnO_225", "Mn3O4": "Mn3O4_141", "Mn2O3": "Mn2O3_206", "MnO2": "MnO2_136",
+            "LiMn2O4": "LiMn2O4_227", "Li2MnO3": "Li2MnO3_12", "LiMnO2": "LiMnO2_59"}
+    folder = data_dir / "references" / "li-mn-ti-o-f"
+    phases = [LandscapePhase(f, Composition(f), e, Structure.from_file(folder / f"{cifs[f]}.cif") if f in cifs else None)
+              for f, e in LI_MN_O.items()]
+    land = EnergyLandscape(phases, ["Li", "Mn", "O"])
+    target = Target(Composition("LiMn2O4"), LI_MN_O["LiMn2O4"], phases[6].structure, "LiMn2O4")
+    recipe = PLANNER.plan("LiMn2O4", land)
+    refs = xrd_references_on(land, target, recipe, "LiMn2O4_target")
+    assert "LiMn2O4_target" in refs and "LiMn2O4" not in refs and "Li2O2" not in refs  # no structure: no reference
+    cfg = SynthesisConfig()
+    by_xrd, by_synthesis = xrd_yield_reader(land, cfg, 0), synthesis_yield_reader(land, cfg, 0)
+    for seed in (1, 2):
+        y, truth = by_xrd(target, recipe, seed), by_synthesis(target, recipe, seed)
+        assert truth > 0.3 and y == pytest.approx(truth, abs=0.1)  # the fit recovers the weight fraction ...
+        assert y != truth  # ... as read from a noisy pattern, not copied from the synthesis
+        assert by_xrd(target, recipe, seed) == y  # deterministic (and answered from memory)
+    cold = recipe.model_copy(update={"temperature_c": 25.0, "time_h": 0.0})
+    assert by_xrd(target, cold, 1) < 0.05  # nothing reacted: no target in the pattern
