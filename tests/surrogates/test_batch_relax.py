@@ -147,3 +147,57 @@ def test_chgnet_batched_energies_match_the_unbatched_path():
             assert a.steps == b.steps
             assert b.energy_per_atom == pytest.approx(a.energy_per_atom, abs=1e-3)
     assert pot.last_batch_stats["calls"] == max(r.steps for r in bat) + 1  # all three in flight together
+
+
+def test_relax_many_batched_puts_every_structure_in_one_batch_without_ray(tmp_path):
+    from surrogates.screening.relaxation import relax_many
+
+    pot = chgnet()
+    items = [(f"c{i}", s) for i, s in enumerate(nacl_structures(3, seed=2, strain=0.03, rattle=0.05))]
+    kw = {"fmax": 0.1, "steps": 40, "use_ray": False, "chunk_size": 1, "work_dir": tmp_path}
+    batched, stats = relax_many(pot, None, items, None, mode="batched", **kw)
+    assert pot.last_batch_stats["structure_steps"] == sum(r.steps + 1 for r in batched.values())
+    assert pot.last_batch_stats["calls"] == max(r.steps for r in batched.values()) + 1
+    sequential, _ = relax_many(pot, None, items, None, mode="sequential", **kw)
+    for cid, _ in items:
+        assert batched[cid].converged == sequential[cid].converged
+        if batched[cid].converged:
+            assert batched[cid].energy_per_atom == pytest.approx(sequential[cid].energy_per_atom, abs=1e-3)
+    assert stats["relaxed"] == 3
+    with pytest.raises(ValueError, match="relax mode"):
+        relax_many(pot, None, items, None, mode="fast", **kw)
+
+
+def test_ray_tasks_of_a_cuda_potential_ask_for_a_gpu(monkeypatch):
+    from loop.errors import ConfigError
+    from surrogates.screening import relaxation
+    from surrogates.screening.relaxation import potential_device, relax_task_resources
+
+    assert relax_task_resources("cpu") == {"num_cpus": 1.0}
+    assert relax_task_resources("cuda", 2) == {"num_cpus": 2.0, "num_gpus": 1.0}
+    assert relax_task_resources("cuda:1", 1, 0.25) == {"num_cpus": 1.0, "num_gpus": 0.25}
+    assert relax_task_resources("cpu", 1, 0.5)["num_gpus"] == 0.5  # explicit wins
+    with pytest.raises(ValueError, match="gpus_per_task"):
+        relax_task_resources("cuda", 1, -1)
+    assert potential_device(None, {"kind": "chgnet", "options": {"device": "cuda:1"}}) == "cuda:1"
+    assert potential_device(chgnet(), {"kind": "chgnet", "options": {}}) == "cpu"
+
+    import ray
+
+    monkeypatch.setattr(ray, "cluster_resources", lambda: {"CPU": 16.0})
+    with pytest.raises(ConfigError, match="gpus_per_task.*asks for 1 GPU.*has 0"):
+        relaxation._check_cluster_gpus(relax_task_resources("cuda"))
+    relaxation._check_cluster_gpus(relax_task_resources("cpu"))  # no GPU asked, none needed
+
+
+def test_screen_options_for_batched_relaxation():
+    from pydantic import ValidationError
+
+    from surrogates.screening import MLIPScreen
+
+    cfg = MLIPScreen.Config()
+    assert cfg.relax_mode == "batched" and cfg.gpus_per_task is None
+    with pytest.raises(ValidationError, match="relax_mode"):
+        MLIPScreen.Config(relax_mode="parallel")
+    with pytest.raises(ValidationError, match="gpus_per_task"):
+        MLIPScreen.Config(gpus_per_task=-0.5)
