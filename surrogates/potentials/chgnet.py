@@ -132,14 +132,15 @@ class CHGNetPotential(ASEPotential):
         last call are kept in :attr:`last_batch_stats`.
         """
         from surrogates.potentials.batch_relax import BatchRelaxer
-        from surrogates.potentials.chgnet_batch import chgnet_evaluator
+        from surrogates.potentials.chgnet_batch import CHGNetBatchEvaluator
 
+        evaluate = CHGNetBatchEvaluator(self.model, self.device, self.config.relax_gradients)
         relaxer = BatchRelaxer(
-            chgnet_evaluator(self.model, self.device, self.config.relax_gradients),
+            evaluate,
             batch_size=self.config.relax_batch_size, check=self.check, max_volume_ratio=self.max_volume_ratio,
         )
         out = relaxer.relax(structures, fmax=fmax, steps=steps, relax_cell=relax_cell)
-        self.last_batch_stats = relaxer.stats
+        self.last_batch_stats = {**relaxer.stats, **evaluate.timings}
         return out
 
     def calculator(self) -> Calculator:

@@ -92,7 +92,7 @@ def bench_relax(
         click.echo(f"{'unbatched':<22} {_fmt(u['relaxations_per_s']):>10} relax/s  ({u['n']} in {u['seconds']:.0f} s, {u['converged']} converged)")
     for g, row in out["batched"].items():
         line = (f"{'batched ' + g:<22} {_fmt(row['relaxations_per_s']):>10} relax/s  ({out['n']} in {row['seconds']:.0f} s, "
-                f"{row['converged']} converged, model calls {row['evaluate_share']:.0%} of the time)")
+                f"{row['converged']} converged; model calls {row['evaluate_share']:.0%} of the time, graphs {row['graphs_share']:.0%})")
         if "speedup" in row:
             cmp = row["energies_vs_unbatched"]
             line += (f"\n{'':<22} speedup {row['speedup']:.2f}x; |dE| vs unbatched over {cmp['converged_both']} converged in both: "
