@@ -100,3 +100,25 @@ def test_a_campaign_with_runtime_device_cuda_runs_its_ranker_on_the_gpu(tmp_path
         notes = [rnd.ranking for rnd, _ in c.ledger.rounds()]
     assert summary.experiments_done == 8
     assert notes[-1].fallback is None and notes[-1].acquisition.startswith("qUCB")
+
+
+def test_batched_relaxation_on_cuda_matches_the_cpu(tmp_path):
+    from tests.surrogates._mlip_data import nacl_structures
+
+    cells = nacl_structures(3, seed=1, strain=0.03, rattle=0.05)
+    gpu = _chgnet_on("cuda", tmp_path)
+    cpu = _chgnet_on("cpu", tmp_path)
+    on_gpu = gpu.relax_batch(cells, fmax=0.1, steps=40)
+    on_cpu = cpu.relax_batch(cells, fmax=0.1, steps=40)
+    assert gpu.last_batch_stats["calls"] == max(r.steps for r in on_gpu) + 1  # one CUDA call per step for the batch
+    assert any(r.converged for r in on_cpu)
+    for g, c in zip(on_gpu, on_cpu, strict=True):
+        assert g.converged == c.converged
+        if g.converged and c.converged:
+            assert g.energy_per_atom == pytest.approx(c.energy_per_atom, abs=2e-3)
+
+
+def _chgnet_on(device: str, tmp_path: Path):
+    from surrogates.potentials.chgnet import CHGNetPotential
+
+    return CHGNetPotential(CHGNetPotential.Config(device=device, relax_batch_size=8), PluginContext(work_dir=tmp_path / device))

@@ -28,6 +28,7 @@ __all__ = [
     "EV_A3_TO_GPA",
     "ASEPotential",
     "check_structure",
+    "divergence",
     "min_distance",
     "to_atoms",
     "to_structure",
@@ -144,6 +145,16 @@ class ASEPotential(Potential, abc.ABC):
         calc = self.calculator()
         return [self._relax_one(s, calc, fmax=fmax, steps=steps, relax_cell=relax_cell) for s in structures]
 
+    def relax_batch(
+        self, structures: Sequence[Structure], *, fmax: float = 0.05, steps: int = 200, relax_cell: bool = True
+    ) -> list[RelaxResult]:
+        """Relax many structures per model call where the potential has a batched path; here, :meth:`relax`.
+
+        A potential with a batched evaluator overrides this with
+        :class:`~surrogates.potentials.batch_relax.BatchRelaxer` (same FIRE, same criterion).
+        """
+        return self.relax(structures, fmax=fmax, steps=steps, relax_cell=relax_cell)
+
     def _relax_one(self, structure: Structure, calc: Calculator, *, fmax: float, steps: int, relax_cell: bool) -> RelaxResult:
         from ase.filters import FrechetCellFilter
         from ase.optimize import FIRE
@@ -179,15 +190,20 @@ class ASEPotential(Potential, abc.ABC):
 
     def _diverged(self, atoms: Atoms, energy: float, v0: float) -> str | None:
         n = len(atoms)
-        if not math.isfinite(energy):
-            return "non-finite energy"
-        if energy / n < -50.0:
-            return f"energy {energy / n:.1f} eV/atom is unphysical"
-        v = atoms.get_volume()
-        if not (v0 / self.max_volume_ratio <= v <= v0 * self.max_volume_ratio):
-            return f"volume changed from {v0:.1f} to {v:.1f} A^3"
-        if n > 1:
-            d = atoms.get_all_distances(mic=True)[np.triu_indices(n, k=1)].min()
-            if d < 0.5:
-                return f"atoms collapsed to {d:.2f} A apart"
-        return None
+        shortest = math.inf
+        if n > 1 and math.isfinite(energy):
+            shortest = float(atoms.get_all_distances(mic=True)[np.triu_indices(n, k=1)].min())
+        return divergence(n, energy, float(atoms.get_volume()), v0, self.max_volume_ratio, shortest)
+
+
+def divergence(n: int, energy: float, volume: float, v0: float, max_volume_ratio: float, shortest: float) -> str | None:
+    """Why a relaxation step has diverged (energy ``eV`` of ``n`` atoms, volume vs ``v0``, shortest pair ``A``), or None."""
+    if not math.isfinite(energy):
+        return "non-finite energy"
+    if energy / n < -50.0:
+        return f"energy {energy / n:.1f} eV/atom is unphysical"
+    if not (v0 / max_volume_ratio <= volume <= v0 * max_volume_ratio):
+        return f"volume changed from {v0:.1f} to {volume:.1f} A^3"
+    if shortest < 0.5:
+        return f"atoms collapsed to {shortest:.2f} A apart"
+    return None

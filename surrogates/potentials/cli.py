@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-__all__ = ["bench_screening"]
+__all__ = ["bench_relax", "bench_screening"]
 
 
 def _fmt(v: object) -> str:
@@ -51,6 +51,55 @@ def bench_screening(
             click.echo(f"{name:<12} {'relax ' + mode:<28} {_fmt(v):>12}")
     for key in ("single_points_per_s", "relaxations_per_s", "speedup_2_workers", "overhead_fraction", "resumed_screen_s", "peak_rss_mb"):
         click.echo(f"{key:<41} {_fmt(out.get(key)):>12}")
+    if json_path is not None:
+        json_path.write_text(json.dumps(out, indent=1))
+        click.echo(f"wrote {json_path}")
+
+
+@click.command("relax")
+@click.option("--n", "n", default=64, show_default=True, help="generated ternaries to relax")
+@click.option("--elements", default="Li,Mn,O", show_default=True, help="the ternary system of the generated structures")
+@click.option("--max-atoms", default=20, show_default=True, help="most atoms in a primitive cell")
+@click.option("--fmax", default=0.05, show_default=True, help="force threshold (eV/A), the same for both paths")
+@click.option("--steps", default=200, show_default=True, help="FIRE step limit")
+@click.option("--threads", default=1, show_default=True, help="torch and BLAS threads")
+@click.option("--seed", default=0, show_default=True)
+@click.option("--device", default="cpu", show_default=True, help="cpu | cuda | cuda:N | auto")
+@click.option("--batch-size", default=32, show_default=True, help="structures in flight per model call")
+@click.option("--gradients", default="first_order", show_default=True, help="batched gradient modes, comma-separated: first_order, chgnet")
+@click.option("--unbatched-n", type=int, default=None, help="relax only the first N unbatched (default: all n)")
+@click.option("--skip-unbatched", is_flag=True, help="no unbatched reference (rates only)")
+@click.option("--json", "json_path", type=click.Path(dir_okay=False, path_type=Path), default=None, help="write the figures as JSON")
+def bench_relax(
+    n: int, elements: str, max_atoms: int, fmax: float, steps: int, threads: int, seed: int, device: str, batch_size: int,
+    gradients: str, unbatched_n: int | None, skip_unbatched: bool, json_path: Path | None,
+) -> None:
+    """Relaxations per second, batched vs unbatched CHGNet, and how far their converged energies differ."""
+    from surrogates.potentials.bench_relax import run_relax_bench
+
+    try:
+        out = run_relax_bench(
+            n=n, elements=[e.strip() for e in elements.split(",") if e.strip()], max_atoms=max_atoms, fmax=fmax, steps=steps,
+            threads=threads, seed=seed, device=device, batch_size=batch_size,
+            gradients=[g.strip() for g in gradients.split(",") if g.strip()], unbatched_n=0 if skip_unbatched else unbatched_n,
+        )
+    except ValueError as exc:
+        raise click.UsageError(str(exc)) from None
+    click.echo(f"relaxation benchmark: {out['n']} ternaries of {'-'.join(out['elements'])}, {out['mean_atoms']:.1f} atoms on average, "
+               f"fmax {out['fmax']} eV/A, {out['steps']} steps, {out['threads']} thread(s), device {out['device']}, batch {out['batch_size']}")
+    if "unbatched" in out:
+        u = out["unbatched"]
+        click.echo(f"{'unbatched':<22} {_fmt(u['relaxations_per_s']):>10} relax/s  ({u['n']} in {u['seconds']:.0f} s, {u['converged']} converged)")
+    for g, row in out["batched"].items():
+        line = (f"{'batched ' + g:<22} {_fmt(row['relaxations_per_s']):>10} relax/s  ({out['n']} in {row['seconds']:.0f} s, "
+                f"{row['converged']} converged; model calls {row['evaluate_share']:.0%} of the time, graphs {row['graphs_share']:.0%})")
+        if "speedup" in row:
+            cmp = row["energies_vs_unbatched"]
+            line += (f"\n{'':<22} speedup {row['speedup']:.2f}x; |dE| vs unbatched over {cmp['converged_both']} converged in both: "
+                     f"median {cmp['median_dE_meV']:.3g}, p95 {cmp['p95_dE_meV']:.3g}, max {cmp['max_dE_meV']:.3g} meV/atom; "
+                     f"same steps {cmp['same_steps']}")
+        click.echo(line)
+        click.echo(f"{'':<22} {row['vs_target']:.2f} of the target {out['target_relax_per_s']:.2f} relax/s (4 x {out['today_relax_per_s']})")
     if json_path is not None:
         json_path.write_text(json.dumps(out, indent=1))
         click.echo(f"wrote {json_path}")

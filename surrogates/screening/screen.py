@@ -82,6 +82,12 @@ class MLIPScreenConfig(PluginConfig):
     chunk_size: int = Field(4, ge=1, description="candidates per Ray task")
     ray: Literal["auto", "always", "never"] = Field("auto", description="auto: Ray tasks when a Ray runtime is up")
     threads_per_task: int = Field(1, ge=1)
+    relax_mode: Literal["batched", "sequential"] = Field(
+        "batched", description="batched: the structures of a chunk (all of them without Ray) share each model pass"
+    )
+    gpus_per_task: float | None = Field(
+        None, ge=0, description="GPUs a Ray relaxation task asks for (None: 1 when the potential runs on CUDA, else 0)"
+    )
 
 
 class MLIPScreen(Screen):
@@ -284,6 +290,7 @@ class MLIPScreen(Screen):
             relaxed, rstats = relax_many(
                 pot, self.potential_spec, to_relax, cache, fmax=cfg.fmax, steps=cfg.steps, use_ray=self._use_ray(),
                 chunk_size=cfg.chunk_size, work_dir=Path(self.context.work_dir), threads_per_task=cfg.threads_per_task,
+                mode=cfg.relax_mode, gpus_per_task=cfg.gpus_per_task,
             )
         t_relax_end = time.perf_counter()
 
