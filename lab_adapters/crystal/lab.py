@@ -13,7 +13,8 @@ Each experiment (a request for a candidate crystal):
 4. a powder pattern of the products (Cu K-alpha, 10-80 deg; per phase a crystallite size
    log-uniform in ``crystallite_size_nm``, a small lattice strain, micro-strain and, half
    of the time, March-Dollase texture), analysed by the XRD adapter against the world's
-   stable solids plus the target; its target weight fraction is the yield;
+   stable solids (less the phases ``unknown_to_analyst``: hidden phases exist in the world,
+   not in the analyst's references) plus the target; its target weight fraction is the yield;
 5. ``yield``: the target weight fraction of the XRD analysis (also in ``values``);
 6. sample properties with Gaussian noise (``density``, ``bulk_modulus``, ``magmom``,
    ``band_gap``) only when the target was found (yield >= ``min_target_fraction``). No
@@ -34,7 +35,7 @@ import json
 import logging
 import math
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 from pydantic import Field, field_validator
@@ -80,6 +81,12 @@ class CrystalLabConfig(SimulatedLabConfig):
     references: list[str] | None = Field(
         None, description="known phases of the world (folders of CIFs, entry JSON, CSV with a cif column); None: decorated prototypes"
     )
+    unknown_to_analyst: list[str] = Field(
+        default_factory=list, description="known phases (file stems of references) that exist in the world but not in the "
+        "analyst's reference set: left out of the XRD references (the phases a rediscovery benchmark hides)")
+    noise_key: Literal["request", "candidate"] = Field(
+        "request", description="what seeds an experiment's random draws (synthesis noise, XRD): its request id, or the "
+        "candidate id (the same candidate gives the same result in any campaign of the same seed: benchmarks' arms)")
     hidden_error: HiddenErrorConfig | None = Field(
         default_factory=HiddenErrorConfig, description="the world's hidden smooth energy error (null: none)"
     )
@@ -206,7 +213,7 @@ class CrystalLab(SimulatedLab):
         target = truth.relaxed
         assert target is not None
         recipe = self.plan_recipe(Recipe.model_validate(job.get("recipe") or {}), truth.formula)
-        rng = self.request_rng(rid)
+        rng = self.request_rng(rid if self.cfg.noise_key == "request" else f"candidate:{candidate.id}")
         seed = self.cfg.synthesis.kinetics_seed if self.cfg.synthesis.kinetics_seed is not None else self.seed
         outcome = synthesize(target, float(truth.e_hull or 0.0), recipe, self.world, self.cfg.synthesis, seed, rng)
         self.xrd_dir.mkdir(parents=True, exist_ok=True)
@@ -251,12 +258,15 @@ class CrystalLab(SimulatedLab):
         return PhaseAnalysis(phases=phases, target_fraction=noisy)
 
     def _references(self, target: Structure, target_label: str) -> dict[str, Structure]:
-        """The world's stable solids (minus any the target duplicates) and the target."""
+        """The world's stable solids (minus any the target duplicates and those ``unknown_to_analyst``) and the target."""
         from pymatgen.analysis.structure_matcher import StructureMatcher
 
         matcher = StructureMatcher()
         refs: dict[str, Structure] = {}
+        unknown = set(self.cfg.unknown_to_analyst)
         for ph in self.world.solid_stable_phases():
+            if self.world.phase_label(ph) in unknown:
+                continue
             if ph.formula == target.composition.reduced_formula and matcher.fit(ph.structure, target):
                 continue
             refs[self.world.phase_label(ph)] = ph.structure
