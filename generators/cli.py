@@ -1,7 +1,9 @@
-"""``crystaloop bench generator`` (sample quality, throughput, the enumerable L1 check, the
-MLIP-based S.U.N. rate) and ``crystaloop bench loop`` (experiments to the goal, closed loop).
+"""``crystaloop bench generator``: sample quality, throughput, the enumerable L1 check, the
+MLIP-based S.U.N. rate.
 
-Registered as entry points ``bench.generator`` and ``bench.loop`` in group ``crystaloop.commands``.
+Registered as entry point ``bench.generator`` in group ``crystaloop.commands``. The closed-loop
+benchmarks (``bench rediscover``, ``bench loop-prior``) drive every stage and live in
+:mod:`loop.bench`.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from pathlib import Path
 import click
 import numpy as np
 
-__all__ = ["bench_generator", "bench_loop", "bench_loop_prior"]
+__all__ = ["bench_generator"]
 
 log = logging.getLogger(__name__)
 
@@ -165,104 +167,6 @@ def bench_generator(
             "  random_crystal baseline: "
             + ", ".join(f"{k} {v:.3g}" if isinstance(v, float) else f"{k} {v}" for k, v in rc.items())
         )
-    if json_path is not None:
-        json_path.write_text(json.dumps(out, indent=2, default=float))
-        click.echo(f"wrote {json_path}")
-
-
-_LOOP_CONFIG = click.argument(
-    "config",
-    type=click.Path(exists=True, dir_okay=False, path_type=Path),
-    default=Path("experiments/bench_loop.yaml"),
-    required=False,
-)
-
-
-@click.command("loop")
-@_LOOP_CONFIG
-@click.option("--seeds", default=10, show_default=True, type=int, help="seeds per arm (campaign seed = base + i)")
-@click.option("--base-seed", default=0, show_default=True, type=int)
-@click.option("--arms", default=None, help="comma-separated subset of gflownet_bo,random,gflownet_random")
-@click.option(
-    "--workdir",
-    type=click.Path(file_okay=False, path_type=Path),
-    default=None,
-    help="campaign folders (default: a temporary folder, removed afterwards)",
-)
-@click.option("--threads", default=1, show_default=True, type=int, help="torch threads")
-@click.option("--json", "json_path", type=click.Path(dir_okay=False, path_type=Path), default=None)
-def bench_loop(
-    config: Path,
-    seeds: int,
-    base_seed: int,
-    arms: str | None,
-    workdir: Path | None,
-    threads: int,
-    json_path: Path | None,
-) -> None:
-    """Closed loop on the simulated lab: experiments to the goal per arm (median over seeds)."""
-    import tempfile
-
-    import torch
-
-    from generators.bench.loop import ARMS, OURS, RunResult, run_loop_bench
-    from loop.config import load_config
-
-    torch.set_num_threads(threads)
-    base = load_config(config)
-    chosen = [a.strip() for a in arms.split(",")] if arms else list(ARMS)
-    t0 = time.perf_counter()
-
-    def progress(r: RunResult) -> None:
-        log.info("%s seed %d: %d (%.0f s)", r.arm, r.seed, r.experiments_to_goal, r.seconds)
-
-    with tempfile.TemporaryDirectory(prefix="bench-loop-") as tmp:
-        out = run_loop_bench(base, seeds, workdir or Path(tmp), arms=chosen, base_seed=base_seed, on_result=progress)
-    out["config_file"] = str(config)
-    out["seconds"] = round(time.perf_counter() - t0, 1)
-    budget = out["budget"]
-    click.echo(f"closed-loop benchmark: {config}, {seeds} seeds from {base_seed}, budget {budget} (never: {budget + 1})")
-    click.echo(f"  {'arm':<18}{'median':>8}{'reached':>9}  per seed")
-    for arm, r in out["results"].items():
-        click.echo(f"  {arm:<18}{r['median_experiments']:>8.1f}{r['goal_reached_fraction']:>9.0%}  {r['per_seed']}")
-    for arm in chosen:
-        key = f"ratio_vs_{arm}"
-        if key in out:
-            value = out[key]
-            click.echo(f"  {key:<26} {'n/a' if value is None else f'{value:.2f}'}  ({arm} median / {OURS} median)")
-    click.echo(f"  seconds {out['seconds']}")
-    if json_path is not None:
-        json_path.write_text(json.dumps(out, indent=2, default=float))
-        click.echo(f"wrote {json_path}")
-
-
-@click.command("loop-prior")
-@_LOOP_CONFIG
-@click.option("--seeds", default=12, show_default=True, type=int, help="first-round proposals of this many campaign seeds")
-@click.option("--base-seed", default=0, show_default=True, type=int)
-@click.option("--steps", default="1,5,10", show_default=True, help="comma-separated relaxation steps of the estimate")
-@click.option("--threads", default=1, show_default=True, type=int, help="torch threads")
-@click.option("--json", "json_path", type=click.Path(dir_okay=False, path_type=Path), default=None)
-def bench_loop_prior(config: Path, seeds: int, base_seed: int, steps: str, threads: int, json_path: Path | None) -> None:
-    """How well the ranker's short-relaxation e_hull estimate picks the proposals that meet the goal's e_hull."""
-    import torch
-
-    from generators.bench.prior_check import run_prior_check
-    from loop.config import load_config
-
-    torch.set_num_threads(threads)
-    t0 = time.perf_counter()
-    out = run_prior_check(load_config(config), seeds, [int(s) for s in steps.split(",")], base_seed=base_seed)
-    out["seconds"] = round(time.perf_counter() - t0, 1)
-    click.echo(
-        f"{config}: {out['proposals']} proposals of {seeds} seeds, {out['hits']} with true e_hull <= {out['e_hull_bound']} "
-        f"(base rate {out['base_rate']:.2f}); top {out['batch_size']} per seed by the estimate:"
-    )
-    click.echo(f"  {'steps':>5}{'auc':>8}{'top hit rate':>14}{'s/cand':>9}")
-    for n, r in out["steps"].items():
-        a = "n/a" if r["auc"] is None else f"{r['auc']:.3f}"
-        click.echo(f"  {n:>5}{a:>8}{r['top_hit_rate']:>14.2f}{r['seconds_per_candidate']:>9.2f}")
-    click.echo(f"  seconds {out['seconds']}")
     if json_path is not None:
         json_path.write_text(json.dumps(out, indent=2, default=float))
         click.echo(f"wrote {json_path}")

@@ -8,7 +8,9 @@ electronegative than every anion).
 
 :class:`ChargeRules` precomputes, for every subset of the campaign's elements, the
 matrix ``Q`` (``k x |subset|``) of oxidation-state combinations that pass the Pauling
-test, so that a count vector is checked with one matrix product ``Q @ n == 0``.
+test, so that a count vector is checked with one matrix product ``Q @ n == 0``; a count vector that
+fails is then checked for mixed valence (the atoms of one cation element in different
+states, e.g. Mn3+/Mn4+ in LiMn2O4: :func:`loop.valence.balanced`, the rule the screen uses too).
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 
 from loop.errors import ConfigError
+from loop.valence import balanced
 
 __all__ = ["ChargeRules", "smact_valid"]
 
@@ -79,6 +82,8 @@ class ChargeRules:
             q = self._combos[subset]
             if q.size:
                 out[rows] = np.any((counts[rows][:, list(subset)] @ q.T) == 0, axis=1)
+            for r in rows[~out[rows]]:  # mixed valence
+                out[r] = balanced({self.elements[j]: int(counts[r, j]) for j in subset})[1]
         return out
 
 

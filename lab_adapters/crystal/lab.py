@@ -13,10 +13,13 @@ Each experiment (a request for a candidate crystal):
 4. a powder pattern of the products (Cu K-alpha, 10-80 deg; per phase a crystallite size
    log-uniform in ``crystallite_size_nm``, a small lattice strain, micro-strain and, half
    of the time, March-Dollase texture), analysed by the XRD adapter against the world's
-   stable solids plus the target (:mod:`.xrd_sample`); its target weight fraction is the yield;
+   stable solids (less the phases ``unknown_to_analyst``: hidden phases exist in the world,
+   not in the analyst's references) plus the target (:mod:`.xrd_sample`); its target weight
+   fraction is the yield;
 5. ``yield``: the target weight fraction of the XRD analysis (also in ``values``), and
    ``novel`` (:mod:`.novelty`): 1 when the target was found (yield >= ``min_target_fraction``)
-   and its structure matches none of the world's known phases (``PhaseAnalysis.target_known_as``
+   and its structure matches none of the world's known phases, less ``unknown_to_analyst``
+   (``PhaseAnalysis.target_known_as``
    names the one it matched), else 0;
 6. sample properties with Gaussian noise (``density``, ``bulk_modulus``, ``magmom``,
    ``band_gap``) only when the target was found (yield >= ``min_target_fraction``). No
@@ -36,7 +39,7 @@ from __future__ import annotations
 import json
 import logging
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 from pydantic import Field, field_validator
@@ -83,6 +86,13 @@ class CrystalLabConfig(SimulatedLabConfig):
     references: list[str] | None = Field(
         None, description="known phases of the world (folders of CIFs, entry JSON, CSV with a cif column); None: decorated prototypes"
     )
+    unknown_to_analyst: list[str] = Field(
+        default_factory=list, description="known phases (file stems of references) that exist in the world but not in the "
+        "analyst's reference set: left out of the XRD references and the novelty check (the phases a rediscovery "
+        "benchmark hides)")
+    noise_key: Literal["request", "candidate"] = Field(
+        "request", description="what seeds an experiment's random draws (synthesis noise, XRD): its request id, or the "
+        "candidate id (the same candidate gives the same result in any campaign of the same seed: benchmarks' arms)")
     hidden_error: HiddenErrorConfig | None = Field(
         default_factory=HiddenErrorConfig, description="the world's hidden smooth energy error (null: none)"
     )
@@ -210,7 +220,7 @@ class CrystalLab(SimulatedLab):
         target = truth.relaxed
         assert target is not None
         recipe = self.plan_recipe(Recipe.model_validate(job.get("recipe") or {}), truth.formula)
-        rng = self.request_rng(rid)
+        rng = self.request_rng(rid if self.cfg.noise_key == "request" else f"candidate:{candidate.id}")
         seed = self.cfg.synthesis.kinetics_seed if self.cfg.synthesis.kinetics_seed is not None else self.seed
         outcome = synthesize(target, float(truth.e_hull or 0.0), recipe, self.world, self.cfg.synthesis, seed, rng)
         self.xrd_dir.mkdir(parents=True, exist_ok=True)
@@ -224,7 +234,8 @@ class CrystalLab(SimulatedLab):
         if self.cfg.xrd:
             from lab_adapters.crystal.xrd_sample import measure_xrd
 
-            analysis, files = measure_xrd(rid, outcome, target, target_label, self.world, self.cfg, self.xrd_dir, rng)
+            analysis, files = measure_xrd(rid, outcome, target, target_label, self.world, self.cfg, self.xrd_dir, rng,
+                                          unknown=set(self.cfg.unknown_to_analyst))
             raw += files
             pattern = files[0]
         else:
@@ -263,7 +274,9 @@ class CrystalLab(SimulatedLab):
     def known_phases(self) -> list[tuple[str, Structure]]:
         """The world's solid reference phases by label: what a target is checked against for novelty."""
         if self._known_list is None:
-            self._known_list = [(self.world.phase_label(p), p.structure) for p in self.world.hull.phases if not self.world.is_gas(p)]
+            unknown = set(self.cfg.unknown_to_analyst)
+            self._known_list = [(self.world.phase_label(p), p.structure) for p in self.world.hull.phases
+                                if not self.world.is_gas(p) and self.world.phase_label(p) not in unknown]
         return self._known_list
 
     def provenance(self) -> dict[str, Any]:

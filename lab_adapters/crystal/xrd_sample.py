@@ -31,13 +31,17 @@ INSTRUMENT = {"ka2": True, "inst_fwhm": 0.07, "background": 250.0, "counts": 150
 """The diffractometer's fixed settings (displacement and zero shift are drawn per sample)."""
 
 
-def xrd_references(world: World, target: Structure, target_label: str) -> dict[str, Structure]:
-    """The world's stable solids (minus any the target duplicates) and the target."""
+def xrd_references(world: World, target: Structure, target_label: str,
+                   unknown: set[str] | frozenset[str] = frozenset()) -> dict[str, Structure]:
+    """The world's stable solids (minus any the target duplicates and the labels in ``unknown``: phases
+    that exist in the world but not in the analyst's references) and the target."""
     from pymatgen.analysis.structure_matcher import StructureMatcher
 
     matcher = StructureMatcher()
     refs: dict[str, Structure] = {}
     for ph in world.solid_stable_phases():
+        if world.phase_label(ph) in unknown:
+            continue
         if ph.formula == target.composition.reduced_formula and matcher.fit(ph.structure, target):
             continue
         refs[world.phase_label(ph)] = ph.structure
@@ -76,12 +80,12 @@ def fit_sample(
 
 def measure_xrd(
     rid: str, outcome: SynthesisOutcome, target: Structure, target_label: str, world: World, cfg: Any,  # noqa: ANN401 - CrystalLabConfig
-    xrd_dir: Path, rng: np.random.Generator,
+    xrd_dir: Path, rng: np.random.Generator, unknown: set[str] | frozenset[str] = frozenset(),
 ) -> tuple[PhaseAnalysis, list[str]]:
     """Simulate the sample's pattern, fit it, write ``<rid>.xy`` and ``<rid>.fit.csv``; (analysis, [xy, fit csv])."""
     from lab_adapters.xrd import ReferenceSet, write_xy
 
-    refs = ReferenceSet.from_structures(xrd_references(world, target, target_label))
+    refs = ReferenceSet.from_structures(xrd_references(world, target, target_label, unknown))
     pattern, fit = fit_sample(outcome, refs, target_label, cfg, rng)
     xrd_dir.mkdir(parents=True, exist_ok=True)
     xy = write_xy(pattern, xrd_dir / f"{rid}.xy").resolve()

@@ -3,7 +3,8 @@
 Prior (per candidate, from chemistry alone):
 
 - SMACT: the composition admits a charge-neutral assignment of common oxidation states
-  that passes the Pauling electronegativity test -> 0.7, charge-neutral only -> 0.5,
+  that passes the Pauling electronegativity test (mixed valence of a cation allowed,
+  :func:`loop.valence.balanced`) -> 0.7, charge-neutral only -> 0.5,
   neither -> 0.15 (metallic/intermetallic compositions, which SMACT cannot judge, keep 0.5).
 - energy above hull ``e`` (eV/atom, when known): multiplied by ``exp(-e / 0.1)``.
 
@@ -63,6 +64,11 @@ def _smact_flags(formula: str) -> tuple[bool, bool, bool]:
         if pauling_test(list(ox), enegs):
             pauling = True
             break
+    if not pauling:  # mixed valence (Mn3+/Mn4+ in LiMn2O4): SMACT's single-state test misses it
+        from loop.valence import balanced
+
+        mixed_neutral, mixed_pauling = balanced(dict(zip(els, counts, strict=True)))
+        neutral, pauling = neutral or mixed_neutral, mixed_pauling
     return True, neutral, pauling
 
 

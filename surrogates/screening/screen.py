@@ -78,6 +78,8 @@ class MLIPScreenConfig(PluginConfig):
     hull_fmax: float = Field(0.05, gt=0)
     hull_steps: int = Field(200, ge=1)
     hull_cache_dir: str | None = Field(None, description="default: <work_dir>/hulls")
+    relax_cache_dir: str | None = Field(
+        None, description="relaxations cached by (candidate id, potential, fmax, steps); default: <work_dir>/relax_cache")
     symprec: float = Field(0.1, gt=0, description="space-group tolerance of the duplicate pre-filter")
     chunk_size: int = Field(4, ge=1, description="candidates per Ray task")
     ray: Literal["auto", "always", "never"] = Field("auto", description="auto: Ray tasks when a Ray runtime is up")
@@ -286,7 +288,8 @@ class MLIPScreen(Screen):
         relaxed: dict = {}
         rstats = {"cached": 0.0, "relaxed": 0.0, "relax_s": 0.0}
         if to_relax and pot is not None:
-            cache = RelaxCache(self.work_dir / "relax_cache", potential_identity(pot), cfg.fmax, cfg.steps)
+            root = Path(cfg.relax_cache_dir) if cfg.relax_cache_dir else self.work_dir / "relax_cache"
+            cache = RelaxCache(root, potential_identity(pot), cfg.fmax, cfg.steps)
             relaxed, rstats = relax_many(
                 pot, self.potential_spec, to_relax, cache, fmax=cfg.fmax, steps=cfg.steps, use_ray=self._use_ray(),
                 chunk_size=cfg.chunk_size, work_dir=Path(self.context.work_dir), threads_per_task=cfg.threads_per_task,

@@ -3,8 +3,10 @@
 Structural: every interatomic distance (periodic images included) is at least
 ``min_distance`` (default 0.5 A) and the volume per atom lies in ``[v_min, v_max]``
 (default 5-100 A^3). Compositional: SMACT's charge-neutrality test over the elements'
-common oxidation states with the Pauling electronegativity ordering (cations less
-electronegative than anions); all-metal compositions pass as alloys.
+oxidation states with the Pauling electronegativity ordering (cations less electronegative
+than anions), with mixed valence allowed (:func:`loop.valence.balanced`: the atoms of one
+cation element may take different states, as Mn3+/Mn4+ in spinel LiMn2O4, which SMACT's
+single-state test rejects); all-metal compositions pass as alloys.
 """
 
 from __future__ import annotations
@@ -42,12 +44,16 @@ def structural_problem(
 
 
 def compositional_problem(composition: Composition | str) -> str | None:
-    """None when SMACT finds a charge-neutral, electronegativity-ordered assignment."""
+    """None when a charge-neutral, electronegativity-ordered assignment exists (mixed valence allowed)."""
     from smact.screening import smact_validity
+
+    from loop.valence import balanced
 
     comp = Composition(composition)
     try:
         ok = smact_validity(comp, use_pauling_test=True, include_alloys=True)
+        if not ok:
+            ok = balanced(comp.get_el_amt_dict())[1]
     except Exception as exc:  # smact lacks data for some elements
         log.debug("smact could not judge %s: %s", comp.reduced_formula, exc)
         return f"{comp.reduced_formula}: SMACT cannot assess it ({exc})"

@@ -1,9 +1,9 @@
 """``crystaloop bench loop-prior``: does the ranker's ``e_hull`` estimate tell the goal's proposals apart?
 
-For the closed-loop config (``experiments/bench_loop.yaml``): the first round's proposals of
-each seed (the config's generator, untrained, ``proposals`` per seed, campaign seed
-``base + i``), their truth from the config's crystal lab (cached per candidate id, as in
-``bench loop``), and for each ``--steps`` value the ranker's short-relaxation estimate
+For a campaign config with a crystal lab (default ``experiments/crystal_demo.yaml``): the first
+round's proposals of each seed (the config's generator, untrained, ``proposals`` per seed,
+campaign seed ``base + i``), their truth from the config's crystal lab (cached per candidate
+id), and for each ``--steps`` value the ranker's short-relaxation estimate
 (:class:`surrogates.models.hull_estimate.HullEstimator`). A proposal is a *hit* when its true
 ``e_hull`` meets the goal's ``e_hull`` bound. Reported per ``steps``:
 
@@ -66,7 +66,6 @@ def goal_e_hull_bound(config: CampaignConfig, default: float | None = HIT_E_HULL
 
 def run_prior_check(config: CampaignConfig, seeds: int, steps: Sequence[int], *, base_seed: int = 0) -> dict[str, Any]:
     """Proposals, truth and estimates (see the module docstring); returns the JSON report."""
-    from lab_adapters.crystal.lab import CrystalLab
     from loop import registry
     from loop.interfaces import PluginContext
     from surrogates.models.hull_estimate import HullEstimateConfig, HullEstimator
@@ -79,7 +78,7 @@ def run_prior_check(config: CampaignConfig, seeds: int, steps: Sequence[int], *,
     with tempfile.TemporaryDirectory(prefix="bench-loop-prior-") as tmp:
         work = Path(tmp)
         base_ctx = PluginContext(work_dir=work / "lab", seed=base_seed, objectives=list(config.objectives), goal=config.goal)
-        lab = CrystalLab(CrystalLab.Config(**config.lab.options), base_ctx)
+        lab: Any = registry.create("labs", config.lab.model_dump(mode="json"), base_ctx)
         groups: list[list[Any]] = []
         for i in range(seeds):
             seed = base_seed + i

@@ -1,0 +1,1 @@
+"""``crystaloop bench rediscover``: hide known phases, let them exist in the world, count experiments to a rediscovery."""
