@@ -37,7 +37,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from threadpoolctl import threadpool_limits
 
 from lab_adapters.xrd.background import chebyshev_basis, snip
-from lab_adapters.xrd.evidence import competitors, detection_ratio, effective_points, f_test, support
+from lab_adapters.xrd.evidence import Support, competitors, detection_ratio, effective_points, f_test, support
 from lab_adapters.xrd.model import (
     FitState,
     PhaseTemplate,
@@ -163,7 +163,7 @@ class _Data:
 @dataclass
 class _Evidence:
     p: float
-    support: float
+    support: Support
     detection: float
     wf: float
     strain: float = 0.0
@@ -171,7 +171,7 @@ class _Evidence:
     def passes(self, cfg: AnalysisConfig) -> bool:
         """The phase earns its place (see :mod:`lab_adapters.xrd.evidence`); a lattice strain stuck at its
         bound means the phase's peaks were stretched onto another phase's, not matched."""
-        return (self.p <= cfg.alpha and self.support >= cfg.min_support and self.detection >= 1.0
+        return (self.p <= cfg.alpha and self.support.passes(cfg.min_support) and self.detection >= 1.0
                 and self.wf >= cfg.min_weight_fraction and abs(self.strain) < 0.97 * cfg.max_strain)
 
 
@@ -267,7 +267,7 @@ class XRDAnalyzer:
                 continue
             s = max(float(ti @ (w * net)) / den, 0.0)
             win = max(1, int(round(2 * math.hypot(cfg.inst_fwhm, xs) / d.step)))
-            sup = support(s * ti, net, np.zeros(len(net)), win)
+            sup = support(s * ti, net, np.zeros(len(net)), win).distinct
             score = s * s * den * sup if sup >= cfg.min_support else 0.0
             if score > best[2]:
                 best = (e, xs, score)
@@ -302,9 +302,8 @@ class XRDAnalyzer:
             own = d.y - model + curve  # counts minus background and the other phases
             others = t[:, competitors(np.array(widths), i)] @ st.s[competitors(np.array(widths), i)]
             win = max(1, int(round(2 * widths[i] / d.step)))
-            out.append(_Evidence(p, support(curve, own, others, win), detection_ratio(curve, d.x, widths[i],
-                                                                            np.maximum(d.var - curve, 1e-9)), wf[i],
-                                 float(st.e[i])))
+            out.append(_Evidence(p, support(curve, own, others, win, d.var), detection_ratio(
+                curve, d.x, widths[i], np.maximum(d.var - curve, 1e-9)), wf[i], float(st.e[i])))
         return out
 
     # ----------------------------------------------------------------- selection
@@ -347,9 +346,9 @@ class XRDAnalyzer:
                 rivals = competitors(widths, len(current))[:-1]
                 others = a_ph[:, :-1][:, rivals] @ coef[nb:-1][rivals]
                 win = max(1, int(round(2 * math.hypot(cfg.inst_fwhm, trial.X[-1]) / d.step)))
-                sup = support(curve, own, others, win)
-                if coef[-1] <= 0 or sup < cfg.min_support:
-                    logger.debug("forward: %s unsupported (scale %.3g, support %.2f)", phases[c].name, coef[-1], sup)
+                sup = support(curve, own, others, win, d.var)
+                if coef[-1] <= 0 or not sup.passes(cfg.min_support):
+                    logger.debug("forward: %s unsupported (scale %.3g, support %s)", phases[c].name, coef[-1], sup)
                     continue
                 ranked.append((chi2_c, c, trial))
             ranked.sort(key=lambda r: r[0])
@@ -360,10 +359,10 @@ class XRDAnalyzer:
                 ev = self._evidence(d, a_bkg, current + [phases[c]], trial)
                 if ev[-1].passes(cfg):
                     logger.debug("forward: add %s (p %.2g, support %.2f, wf %.3f)", phases[c].name, ev[-1].p,
-                                 ev[-1].support, ev[-1].wf)
+                                 ev[-1].support.distinct, ev[-1].wf)
                     chosen, st, added = chosen + [c], trial, True
                     break
-                logger.debug("forward: %s fails (p %.2g, support %.2f, detection %.2f, wf %.3f)",
+                logger.debug("forward: %s fails (p %.2g, support %s, detection %.2f, wf %.3f)",
                              phases[c].name, ev[-1].p, ev[-1].support, ev[-1].detection, ev[-1].wf)
             if not added:
                 return chosen, st
@@ -381,7 +380,7 @@ class XRDAnalyzer:
             if not failing or len(chosen) <= 1:
                 return chosen, st, ev
             worst = max(failing, key=lambda i: ev[i].p)
-            logger.debug("backward: drop %s (p %.2g, support %.2f, detection %.2f, wf %.3f)", current[worst].name,
+            logger.debug("backward: drop %s (p %.2g, support %s, detection %.2f, wf %.3f)", current[worst].name,
                          ev[worst].p, ev[worst].support, ev[worst].detection, ev[worst].wf)
             keep = np.arange(len(chosen)) != worst
             chosen = [c for c, k in zip(chosen, keep, strict=True) if k]
@@ -507,7 +506,7 @@ class XRDAnalyzer:
             fits.append(PhaseFit(
                 ph.name, ph.ref.formula, float(st.s[i] / ph.norm), float(st.e[i]), float(st.X[i]), float(st.Y[i]),
                 float(wf[i]), confidence=(1.0 - e.p) if e else 0.0, kept_on_evidence=bool(e and e.passes(cfg)),
-                support=e.support if e else 0.0, detection=e.detection if e else 0.0,
+                support=e.support.distinct if e else 0.0, detection=e.detection if e else 0.0,
                 lattice=[round(v * scale, 5) for v in lat.abc] + [round(v, 3) for v in lat.angles],
                 texture=(ph.texture.direction, round(float(st.r[i]), 4)) if ph.texture is not None else None,
                 curve=st.s[i] * t[:, i]))
