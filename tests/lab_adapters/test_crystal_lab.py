@@ -107,3 +107,25 @@ def test_without_xrd_the_true_products_are_reported_with_a_noisy_yield(tmp_path)
     assert sum(p.weight_fraction for p in o.phase_analysis.phases) == pytest.approx(1.0, abs=1e-4)
     assert o.values["density"].uncertainty is None  # no noise configured
     assert np.isfinite(o.values["density"].value) and "e_hull" not in o.values
+
+
+@pytest.mark.slow
+@pytest.mark.xfail(strict=True, raises=AssertionError, reason=(
+    "known lab defect (found by this test, issue 19): the analyst's references are the world's stable solids and "
+    "the target, so an unreacted metastable precursor (Li2O2) is only an unidentified residual and the yield is "
+    "read from the identified phases alone: 1.0 for a sample that is 42 wt% Li2O"))
+def test_a_half_reacted_precursor_is_read_as_part_of_the_sample(tmp_path):
+    """Every yield of the test above is 0 or 1 (the Li-O world has no stable phase to leave beside Li2O), so it
+    cannot see a wrong reading in between; here the peroxide half decomposes (Li2O2 -> Li2O + 1/2 O2, 300 C, 12 h)."""
+    lab = make_lab(tmp_path / "lab", tmp_path / "worlds")
+    li2o = Candidate.from_structure(next(p for p in lab.world.stable_phases if p.formula == "Li2O").structure)
+    recipe = Recipe(precursors=[Precursor(formula="Li2O2", amount=1.0)], temperature_c=300.0, time_h=12.0, atmosphere="Ar")
+    lab.submit([ExperimentRequest(request_id="half", candidate=li2o, round=0, recipe=recipe)])
+    lab.context.clock.advance_to(1000)
+    (o,) = lab.poll()
+    truth = lab.truth(li2o)
+    outcome = synthesize(truth.relaxed, truth.e_hull, lab.plan_recipe(recipe, truth.formula), lab.world, lab.cfg.synthesis,
+                         lab.seed, lab.request_rng("half"))
+    assert 0.2 < outcome.target_fraction < 0.8  # what the furnace made: Li2O beside unreacted Li2O2
+    assert o.phase_analysis.unidentified is not None and o.phase_analysis.unidentified.detected  # the peroxide's lines
+    assert o.values["yield"].value == pytest.approx(outcome.target_fraction, abs=0.1)

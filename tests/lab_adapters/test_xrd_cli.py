@@ -41,6 +41,12 @@ def test_analyze_prints_writes_json_and_plots(tmp_path):
     assert abs(wf["MnO"] - 0.4) < 0.05
     assert entry["target_fraction"] == wf["MnO"]
     assert entry["unidentified"]["detected"] is False
+    # the printed lines carry the JSON's figures: one line per phase, and the target's share
+    lines = [line.split() for line in res.output.splitlines()]
+    for p in entry["phases"]:
+        assert [p["name"], p["formula"], f"{100 * p['weight_fraction']:.1f}", "wt%"] in [w[:4] for w in lines], p["name"]
+    assert f"target MnO: {100 * entry['target_fraction']:.1f} wt%" in res.output
+    assert f"Rwp {100 * entry['rwp']:.2f} %" in res.output
     png = tmp_path / "plots" / "sample_fit.png"
     assert png.read_bytes()[:4] == b"\x89PNG"
 

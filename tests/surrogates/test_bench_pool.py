@@ -109,6 +109,20 @@ def test_cli_both_settings_every_campaign_cached(tmp_path):
         assert set(rows) == {"botorch", "botorch-plain", "random"}
         for r in rows.values():
             assert {"n50", "n80", "n100", "af50", "af80", "af100", "ef"} <= set(r) and r["n100"] is not None
+    # each row is the median over seeds of the levels of the cached campaigns (not only its keys)
+    from surrogates.bench.pool import load_problem
+
+    problem, _ = load_problem(csv)
+    for setting, rows in out["results"].items():
+        tag = "-n2-" if setting == "shared" else "-own-"
+        for method, r in rows.items():
+            files = [f for f in (tmp_path / "c").iterdir() if f"-{method}-v" in f.name and tag in f.name]
+            levels = [levels_reached(problem, json.loads(f.read_text())["order"], problem.n) for f in files]
+            assert len(levels) == 2, (setting, method)
+            for level, key in ((0.5, "n50"), (0.8, "n80"), (1.0, "n100")):
+                assert r[key] == float(np.median([lv[level] for lv in levels])), (setting, method, key)
+            m80 = int(np.ceil(0.8 * problem.k))
+            assert r["af80"] == pytest.approx(random_expectation(m80, problem.n, problem.k) / r["n80"])
     assert out["best_peer"]["peer"] == "botorch-plain"
     assert len(list((tmp_path / "c").iterdir())) == 12  # 3 methods x 2 settings x 2 seeds
     assert (tmp_path / "p.png").stat().st_size > 1000
