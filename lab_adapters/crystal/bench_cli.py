@@ -85,5 +85,12 @@ def _echo_breakdown(out: dict) -> None:
         for name, st in b["by_subsystem"].items():
             line(name, st)
         click.echo(f"  MAE less each subsystem's mean offset (diagnostic): {b['mae_minus_subsystem_offsets']:.4f}")
+    what_if = out.get("same_elemental_prototypes", {})
+    for label in ("screen_choice", "world_choice"):
+        if label in what_if:
+            w = what_if[label]
+            click.echo(f"what-if, same prototypes on both sides ({label}: {w['choice']}): MAE {w['all']['mae']:.4f}, "
+                       f"near the hull {w['near_hull']['mae']:.4f}; " + ", ".join(
+                           f"{k} {v['mae']:.3f} ({v['mean_offset']:+.3f})" for k, v in w["by_subsystem"].items()))
     for side, refs in out["elemental_references"].items():
         click.echo(f"elemental references, {side}: " + ", ".join(f"{el} {r['reference']} ({r['energy_per_atom']:.3f})" for el, r in refs.items()))
