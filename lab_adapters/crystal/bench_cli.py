@@ -24,8 +24,11 @@ _DATA = Path("..") / "shared" / "data"
               help="run only the screen or the world half (cached), e.g. in two processes, or only the recipe figure "
                    "(yields read from XRD), or the e_hull breakdown (by subsystem, near the hull, elemental "
                    "references); 'all' reads the caches and computes every figure")
+@click.option("--workers", default=1, show_default=True, help="processes for the recipe figure (its targets are independent)")
 @click.option("--json", "json_path", type=click.Path(dir_okay=False, path_type=Path), default=None, help="write the figures as JSON")
-def bench_world(references: Path, perov5: Path, elements: str, n: int, seed: int, stage: str, json_path: Path | None) -> None:
+def bench_world(
+    references: Path, perov5: Path, elements: str, n: int, seed: int, stage: str, workers: int, json_path: Path | None
+) -> None:
     """E_hull of the screen (CHGNet 0.3.0 + MP2020) against the world's (CHGNet r2SCAN + hidden error)."""
     from lab_adapters.crystal.bench_world import run_world_bench
     from loop.errors import InputDataError
@@ -33,7 +36,8 @@ def bench_world(references: Path, perov5: Path, elements: str, n: int, seed: int
     csv = None if str(perov5).lower() == "none" else perov5
     if csv is not None and not csv.is_file():
         raise InputDataError("perov-5 CSV not found (pass --perov5 none to skip)", source=str(csv))
-    out = run_world_bench(references, csv, n=n, seed=seed, elements=[e.strip() for e in elements.split(",") if e.strip()], stage=stage)
+    out = run_world_bench(references, csv, n=n, seed=seed, elements=[e.strip() for e in elements.split(",") if e.strip()], stage=stage,
+                          workers=workers)
     if stage == "recipes":
         _echo_recipes(out)
         if json_path is not None:

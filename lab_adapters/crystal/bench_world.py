@@ -112,6 +112,7 @@ def run_world_bench(
     seed: int = 0,
     elements: Sequence[str] = ("Li", "Mn", "O"),
     stage: str = "all",
+    workers: int = 1,
 ) -> dict[str, Any]:
     """The figures of the module docstring, as a dict (plus counts and settings).
 
@@ -126,7 +127,7 @@ def run_world_bench(
 
     t0 = time.perf_counter()
     if stage == "recipes":
-        return {**recipe_figures(references), "stage": "recipes", "wall_s": time.perf_counter() - t0}
+        return {**recipe_figures(references, workers=workers), "stage": "recipes", "wall_s": time.perf_counter() - t0}
     els = sorted(set(elements))
     ctx, proposals, cache, _root = _setup(references, n, seed, els)
     truth_cfg = TruthConfig(fmax=0.1, steps=TRUTH_STEPS)
@@ -223,7 +224,7 @@ def run_world_bench(
             "formation_mae_perov5_corrected": f["formation_mae_corrected"],
             "formation_perov5": {k: v for k, v in f.items() if not k.startswith("formation_mae")},
         })
-    out.update(recipe_figures(references))
+    out.update(recipe_figures(references, workers=workers))
     out["wall_s"] = time.perf_counter() - t0
     return out
 
@@ -260,7 +261,7 @@ def _same_reference_what_if(records: list[dict[str, Any]], screen: Any, world: A
     return out
 
 
-def recipe_figures(references: Path, n_recipes: int = 10, n_seeds: int = 5) -> dict[str, Any]:
+def recipe_figures(references: Path, n_recipes: int = 10, n_seeds: int = 5, workers: int = 1) -> dict[str, Any]:
     """``recipe_best_vs_default_yield_gain`` with yields read from XRD, and its parts (see the module docs)."""
     import tempfile
 
@@ -268,7 +269,7 @@ def recipe_figures(references: Path, n_recipes: int = 10, n_seeds: int = 5) -> d
 
     t0 = time.perf_counter()
     with tempfile.TemporaryDirectory() as work:
-        f = run_synthesis_bench(references, Path(work), n_recipes=n_recipes, n_seeds=n_seeds, xrd=True)
+        f = run_synthesis_bench(references, Path(work), n_recipes=n_recipes, n_seeds=n_seeds, xrd=True, workers=workers)
     log.info("bench world: recipes done (%.0f s)", time.perf_counter() - t0)
     return {
         "recipe_best_vs_default_yield_gain": f["recipe_best_vs_default_yield_gain"],
