@@ -76,7 +76,8 @@ def _echo_recipes(out: dict) -> None:
 
 def _echo_breakdown(out: dict) -> None:
     def line(name: str, st: dict) -> None:
-        click.echo(f"  {name:<22} n {st['n']:>4}  MAE {st['mae']:.4f}  mean offset (screen - world) {st['mean_offset']:+.4f}")
+        click.echo(f"  {name:<22} n {st['n']:>4}  MAE {st['mae']:.4f}  rho {st['spearman']:+.3f}  "
+                   f"mean offset (screen - world) {st['mean_offset']:+.4f}")
 
     for part in ("candidates", "known_phases"):
         b = out[part]

@@ -4,7 +4,7 @@
 The breakdown splits the same pairs (screen ``e_hull``, world ``e_hull``; eV/atom) by:
 
 - **chemical subsystem** of the candidate (``Li-Mn``, ``Li-O``, ``Mn-O``, ``Li-Mn-O``): count,
-  MAE, and the mean signed offset ``mean(E_hull,screen - E_hull,world)``. A subsystem whose
+  MAE, Spearman's rho, and the mean signed offset ``mean(E_hull,screen - E_hull,world)``. A subsystem whose
   error is mostly a common offset points to the hull (its references) rather than to the
   candidates: e.g. a binary with no known compound, whose hull is only the two elemental
   references, so that ``E_hull = E - x_A E_A - x_B E_B`` inherits any difference in how the two
@@ -44,9 +44,14 @@ def subsystem(formula: str) -> str:
 def _stats(pairs: Sequence[tuple[float, float]]) -> dict[str, Any]:
     ok = [(a, b) for a, b in pairs if math.isfinite(a) and math.isfinite(b)]
     if not ok:
-        return {"n": 0, "mae": math.nan, "mean_offset": math.nan}
+        return {"n": 0, "mae": math.nan, "mean_offset": math.nan, "spearman": math.nan}
     d = np.array([a - b for a, b in ok])
-    return {"n": len(ok), "mae": float(np.mean(np.abs(d))), "mean_offset": float(np.mean(d))}
+    rho = math.nan
+    if len(ok) >= 3:
+        from scipy.stats import spearmanr
+
+        rho = float(spearmanr([a for a, _ in ok], [b for _, b in ok]).statistic)
+    return {"n": len(ok), "mae": float(np.mean(np.abs(d))), "mean_offset": float(np.mean(d)), "spearman": rho}
 
 
 def breakdown(records: Iterable[dict[str, Any]], near_hull: float = 0.1) -> dict[str, Any]:
