@@ -24,8 +24,11 @@ _DATA = Path("..") / "shared" / "data"
               help="run only the screen or the world half (cached), e.g. in two processes, or only the recipe figure "
                    "(yields read from XRD), or the e_hull breakdown (by subsystem, near the hull, elemental "
                    "references); 'all' reads the caches and computes every figure")
+@click.option("--workers", default=1, show_default=True, help="processes for the recipe figure (its targets are independent)")
 @click.option("--json", "json_path", type=click.Path(dir_okay=False, path_type=Path), default=None, help="write the figures as JSON")
-def bench_world(references: Path, perov5: Path, elements: str, n: int, seed: int, stage: str, json_path: Path | None) -> None:
+def bench_world(
+    references: Path, perov5: Path, elements: str, n: int, seed: int, stage: str, workers: int, json_path: Path | None
+) -> None:
     """E_hull of the screen (CHGNet 0.3.0 + MP2020) against the world's (CHGNet r2SCAN + hidden error)."""
     from lab_adapters.crystal.bench_world import run_world_bench
     from loop.errors import InputDataError
@@ -33,7 +36,8 @@ def bench_world(references: Path, perov5: Path, elements: str, n: int, seed: int
     csv = None if str(perov5).lower() == "none" else perov5
     if csv is not None and not csv.is_file():
         raise InputDataError("perov-5 CSV not found (pass --perov5 none to skip)", source=str(csv))
-    out = run_world_bench(references, csv, n=n, seed=seed, elements=[e.strip() for e in elements.split(",") if e.strip()], stage=stage)
+    out = run_world_bench(references, csv, n=n, seed=seed, elements=[e.strip() for e in elements.split(",") if e.strip()], stage=stage,
+                          workers=workers)
     if stage == "recipes":
         _echo_recipes(out)
         if json_path is not None:
@@ -72,7 +76,8 @@ def _echo_recipes(out: dict) -> None:
 
 def _echo_breakdown(out: dict) -> None:
     def line(name: str, st: dict) -> None:
-        click.echo(f"  {name:<22} n {st['n']:>4}  MAE {st['mae']:.4f}  mean offset (screen - world) {st['mean_offset']:+.4f}")
+        click.echo(f"  {name:<22} n {st['n']:>4}  MAE {st['mae']:.4f}  rho {st['spearman']:+.3f}  "
+                   f"mean offset (screen - world) {st['mean_offset']:+.4f}")
 
     for part in ("candidates", "known_phases"):
         b = out[part]
@@ -85,5 +90,12 @@ def _echo_breakdown(out: dict) -> None:
         for name, st in b["by_subsystem"].items():
             line(name, st)
         click.echo(f"  MAE less each subsystem's mean offset (diagnostic): {b['mae_minus_subsystem_offsets']:.4f}")
+    what_if = out.get("same_elemental_prototypes", {})
+    for label in ("screen_choice", "world_choice"):
+        if label in what_if:
+            w = what_if[label]
+            click.echo(f"what-if, same prototypes on both sides ({label}: {w['choice']}): MAE {w['all']['mae']:.4f}, "
+                       f"near the hull {w['near_hull']['mae']:.4f}; " + ", ".join(
+                           f"{k} {v['mae']:.3f} ({v['mean_offset']:+.3f})" for k, v in w["by_subsystem"].items()))
     for side, refs in out["elemental_references"].items():
         click.echo(f"elemental references, {side}: " + ", ".join(f"{el} {r['reference']} ({r['energy_per_atom']:.3f})" for el, r in refs.items()))

@@ -112,6 +112,7 @@ def run_world_bench(
     seed: int = 0,
     elements: Sequence[str] = ("Li", "Mn", "O"),
     stage: str = "all",
+    workers: int = 1,
 ) -> dict[str, Any]:
     """The figures of the module docstring, as a dict (plus counts and settings).
 
@@ -126,7 +127,7 @@ def run_world_bench(
 
     t0 = time.perf_counter()
     if stage == "recipes":
-        return {**recipe_figures(references), "stage": "recipes", "wall_s": time.perf_counter() - t0}
+        return {**recipe_figures(references, workers=workers), "stage": "recipes", "wall_s": time.perf_counter() - t0}
     els = sorted(set(elements))
     ctx, proposals, cache, _root = _setup(references, n, seed, els)
     truth_cfg = TruthConfig(fmax=0.1, steps=TRUTH_STEPS)
@@ -156,7 +157,10 @@ def run_world_bench(
         s_vals.append(float(d.e_hull))
         w_vals.append(float(truth.e_hull))
         w0_vals.append(float(truth.model_e_hull) if truth.model_e_hull is not None else math.nan)
-        records.append({"formula": truth.formula, "screen": s_vals[-1], "world": w_vals[-1], "world_no_error": w0_vals[-1]})
+        s_hull = screen.hull(sorted({e.symbol for e in d.relaxed_structure.composition.elements}))
+        records.append({"formula": truth.formula, "screen": s_vals[-1], "world": w_vals[-1], "world_no_error": w0_vals[-1],
+                        "screen_energy": s_hull.hull_energy_per_atom(truth.formula) + s_vals[-1] if not isinstance(s_hull, str) else None,
+                        "world_energy": world.hull.hull_energy_per_atom(truth.formula) + w_vals[-1]})
     mae, rho = _pair_figures(s_vals, w_vals)
     mae0, rho0 = _pair_figures(s_vals, w0_vals)
 
@@ -185,6 +189,7 @@ def run_world_bench(
             "candidates": breakdown(records), "known_phases": breakdown(known),
             "elemental_references": {"screen": elemental_choices(screen_hull.phases), "world": elemental_choices(world.hull.phases),
                                      "world_no_error": elemental_choices(world.model_hull.phases)},
+            "same_elemental_prototypes": _same_reference_what_if(records, screen, world, world_pot, els),
             "records": records, "wall_s": time.perf_counter() - t0,
         }
     mae_k, rho_k = _pair_figures(sk, wk)
@@ -219,12 +224,44 @@ def run_world_bench(
             "formation_mae_perov5_corrected": f["formation_mae_corrected"],
             "formation_perov5": {k: v for k, v in f.items() if not k.startswith("formation_mae")},
         })
-    out.update(recipe_figures(references))
+    out.update(recipe_figures(references, workers=workers))
     out["wall_s"] = time.perf_counter() - t0
     return out
 
 
-def recipe_figures(references: Path, n_recipes: int = 10, n_seeds: int = 5) -> dict[str, Any]:
+def _same_reference_what_if(records: list[dict[str, Any]], screen: Any, world: Any, world_pot: Any, els: list[str]) -> dict[str, Any]:  # noqa: ANN401
+    """The candidates' figures when screen and world use the same built-in prototype per element (see
+    :mod:`.bench_world_breakdown`): with the screen's choices, and with the world's."""
+    from lab_adapters.crystal.bench_world_breakdown import (
+        breakdown,
+        elemental_choices,
+        prototype_energies,
+        same_reference_records,
+    )
+
+    s_protos = prototype_energies(els, screen.potential(), fmax=0.1, steps=REFERENCE_STEPS)
+    w_protos = prototype_energies(els, world_pot, fmax=0.1, steps=REFERENCE_STEPS)
+    for per in w_protos.values():  # the world's energies carry its hidden error, as its hull does
+        for k, ph in per.items():
+            per[k] = type(ph)(ph.name, ph.structure, world.energy_per_atom(ph.structure, ph.energy_per_atom), ph.converged)
+    screen_hull = screen.hull(els)
+    assert not isinstance(screen_hull, str), screen_hull
+
+    def kinds(hull: Any) -> dict[str, str]:  # noqa: ANN401
+        return {el: r["reference"].split(":")[1] for el, r in elemental_choices(hull.phases).items() if r["reference"].startswith("builtin:")}
+
+    usable = [r for r in records if r.get("screen_energy") is not None]
+    out: dict[str, Any] = {}
+    for label, choice in (("screen_choice", kinds(screen_hull)), ("world_choice", kinds(world.hull))):
+        choice = {el: k for el, k in choice.items() if k in s_protos.get(el, {}) and k in w_protos.get(el, {})}
+        b = breakdown(same_reference_records(usable, screen.hull, world.hull, s_protos, w_protos, choice))
+        out[label] = {"choice": choice, "all": b["all"], "near_hull": b["near_hull"], "by_subsystem": b["by_subsystem"]}
+    out["prototype_energies"] = {side: {el: {k: ph.energy_per_atom for k, ph in per.items()} for el, per in protos.items()}
+                                 for side, protos in (("screen", s_protos), ("world", w_protos))}
+    return out
+
+
+def recipe_figures(references: Path, n_recipes: int = 10, n_seeds: int = 5, workers: int = 1) -> dict[str, Any]:
     """``recipe_best_vs_default_yield_gain`` with yields read from XRD, and its parts (see the module docs)."""
     import tempfile
 
@@ -232,7 +269,7 @@ def recipe_figures(references: Path, n_recipes: int = 10, n_seeds: int = 5) -> d
 
     t0 = time.perf_counter()
     with tempfile.TemporaryDirectory() as work:
-        f = run_synthesis_bench(references, Path(work), n_recipes=n_recipes, n_seeds=n_seeds, xrd=True)
+        f = run_synthesis_bench(references, Path(work), n_recipes=n_recipes, n_seeds=n_seeds, xrd=True, workers=workers)
     log.info("bench world: recipes done (%.0f s)", time.perf_counter() - t0)
     return {
         "recipe_best_vs_default_yield_gain": f["recipe_best_vs_default_yield_gain"],

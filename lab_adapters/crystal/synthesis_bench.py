@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 
 from lab_adapters.crystal.recipe_gain import (
+    GainReport,
     recipe_best_vs_default_yield_gain,
     recipe_variants,
     synthesis_yield_reader,
@@ -35,6 +36,14 @@ def known_ternary_targets(land: Any) -> list[Target]:
     return [Target(ph.composition.reduced_composition, ph.energy_per_atom, ph.structure, ph.name) for _, ph in sorted(best.items())]
 
 
+_FORKED: dict[str, Any] = {}
+
+
+def _gain_rows(indices: list[int]) -> list[dict[str, Any]]:
+    """A forked worker's share of the targets (see :func:`run_synthesis_bench`)."""
+    return _FORKED["gain"]([_FORKED["targets"][i] for i in indices]).rows
+
+
 def _short(r: Recipe) -> str:
     pre = "+".join(f"{p.amount:g}{p.formula}" for p in r.precursors)
     return f"{pre} {r.temperature_c:g}C {r.time_h:g}h {r.atmosphere}"
@@ -42,12 +51,13 @@ def _short(r: Recipe) -> str:
 
 def run_synthesis_bench(
     references: Path, work_dir: Path, n_recipes: int = 10, n_seeds: int = 5, kinetics_seed: int = 0,
-    config: SynthesisConfig | None = None, xrd: bool = False, max_targets: int | None = None,
+    config: SynthesisConfig | None = None, xrd: bool = False, max_targets: int | None = None, workers: int = 1,
 ) -> dict[str, Any]:
     """``recipe_best_vs_default_yield_gain`` on the known ternaries of ``references`` (:mod:`.recipe_gain`).
 
     ``xrd``: yields read from the simulated powder pattern by the lab's analyzer (the issue's figure);
-    else the synthesis outcome's target weight fraction. ``max_targets``: the first n targets only."""
+    else the synthesis outcome's target weight fraction. ``max_targets``: the first n targets only.
+    ``workers`` > 1: the targets (independent) are shared among that many forked processes."""
     from loop.interfaces import PluginContext
     from loop.tables import cache_dir
     from surrogates.potentials.factory import create_potential
@@ -65,9 +75,21 @@ def run_synthesis_bench(
         rng = np.random.default_rng([derive_seed(t.composition.reduced_formula), kinetics_seed])
         return recipe_variants(t.composition, land, planner, n_recipes, rng, config.furnace.t_max_c)
 
-    report = recipe_best_vs_default_yield_gain(
-        targets, recipes_for, reader, n_recipes=n_recipes, n_seeds=n_seeds,
-        name_of=lambda t: t.composition.reduced_formula)
+    def gain(subset: list[Target]) -> GainReport:
+        return recipe_best_vs_default_yield_gain(subset, recipes_for, reader, n_recipes=n_recipes, n_seeds=n_seeds,
+                                                 name_of=lambda t: t.composition.reduced_formula)
+
+    if workers > 1 and len(targets) > 1:
+        import multiprocessing
+
+        _FORKED["gain"], _FORKED["targets"] = gain, targets  # inherited by the forked workers, never pickled
+        chunks = [list(range(i, len(targets), workers)) for i in range(workers)]
+        with multiprocessing.get_context("fork").Pool(min(workers, len(targets))) as pool:
+            parts = pool.map(_gain_rows, chunks)
+        order = {t.composition.reduced_formula: i for i, t in enumerate(targets)}
+        report = GainReport(rows=sorted((r for p in parts for r in p), key=lambda r: order[r["target"]]))
+    else:
+        report = gain(targets)
     e_hull = {t.composition.reduced_formula: land.e_above_hull(t.composition, t.energy_per_atom) for t in targets}
     rows = []
     for row in report.rows:
