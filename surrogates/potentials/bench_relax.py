@@ -143,6 +143,8 @@ def run_relax_bench(
         raise ValueError(f"unknown mode(s) {bad}; gradients: {list(GRADIENT_MODES)}, graphs: {list(GRAPH_MODES)}")
     if threads < 1:
         raise ValueError(f"threads must be >= 1, got {threads}")
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise ValueError(f"device {device!r}: torch sees no CUDA device here (torch {torch.__version__})")
     if source == "ternaries":
         structures = generated_ternaries(elements, n, seed, max_atoms)
     elif source == "screening":

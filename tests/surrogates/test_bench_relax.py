@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
+import torch
 from click.testing import CliRunner
 from pymatgen.core import Lattice, Structure
 
@@ -85,3 +86,9 @@ def test_a_tiny_run_compares_both_paths_and_reuses_its_reference(tmp_path):
     again = run_relax_bench(**kw)
     assert again["unbatched"]["from_file"] == str(ref)
     assert again["unbatched"]["seconds"] == first["unbatched"]["seconds"]
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the message where no CUDA device is visible")
+def test_cuda_without_a_gpu_is_a_usage_error():
+    result = CliRunner().invoke(bench_relax, ["--n", "2", "--device", "cuda"])
+    assert result.exit_code == 2 and "torch sees no CUDA device" in result.output
