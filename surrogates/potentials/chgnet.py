@@ -55,6 +55,9 @@ class CHGNetConfig(PluginConfig):
     relax_gradients: Literal["first_order", "chgnet"] = Field(
         "first_order", description="relax_batch's forces: first_order (one autograd pass) | chgnet (CHGNet's create_graph)"
     )
+    relax_graphs: Literal["vectorised", "chgnet"] = Field(
+        "vectorised", description="relax_batch's crystal graphs: vectorised (numpy neighbour search) | chgnet (its converter)"
+    )
 
 
 class CHGNetPotential(ASEPotential):
@@ -134,7 +137,7 @@ class CHGNetPotential(ASEPotential):
         from surrogates.potentials.batch_relax import BatchRelaxer
         from surrogates.potentials.chgnet_batch import CHGNetBatchEvaluator
 
-        evaluate = CHGNetBatchEvaluator(self.model, self.device, self.config.relax_gradients)
+        evaluate = CHGNetBatchEvaluator(self.model, self.device, self.config.relax_gradients, self.config.relax_graphs)
         relaxer = BatchRelaxer(
             evaluate,
             batch_size=self.config.relax_batch_size, check=self.check, max_volume_ratio=self.max_volume_ratio,

@@ -9,7 +9,10 @@ gradients of the batch's total energy with respect to the atom positions and the
 * ``gradients="chgnet"``: CHGNet's own ``forward(task="efs")``, which keeps the graph of the
   gradients (``create_graph=True``, for training on forces) and costs about 2-3x more.
 
-Both give the same numbers (to float32 rounding, about 1e-5 eV/A). Units as CHGNet's ASE
+Both give the same numbers (to float32 rounding, about 1e-5 eV/A). The graphs come from
+:func:`~surrogates.potentials.chgnet_graph.crystal_graph` (``graphs="vectorised"``, default:
+the same edge sets from a numpy neighbour search, about 3x faster) or from CHGNet's own
+converter (``graphs="chgnet"``). Units as CHGNet's ASE
 calculator gives them: energy eV (``e`` per atom times ``n``, in float32 as the
 calculator), forces eV/A, stress eV/A^3 (GPa times ASE's ``units.GPa``).
 
@@ -30,12 +33,14 @@ from ase import units
 from pymatgen.core import Structure
 
 from surrogates.potentials.batch_relax import BatchEvaluator, Evaluation
+from surrogates.potentials.chgnet_graph import crystal_graph
 
-__all__ = ["GRADIENT_MODES", "CHGNetBatchEvaluator", "chgnet_evaluator"]
+__all__ = ["GRADIENT_MODES", "GRAPH_MODES", "CHGNetBatchEvaluator", "chgnet_evaluator"]
 
 log = logging.getLogger(__name__)
 
 GRADIENT_MODES = ("first_order", "chgnet")
+GRAPH_MODES = ("vectorised", "chgnet")
 
 
 class CHGNetBatchEvaluator:
@@ -45,9 +50,15 @@ class CHGNetBatchEvaluator:
     forward and backward passes (``model_s``) over all calls.
     """
 
-    def __init__(self, model: Any, device: str, gradients: Literal["first_order", "chgnet"] = "first_order") -> None:
+    def __init__(
+        self, model: Any, device: str, gradients: Literal["first_order", "chgnet"] = "first_order",
+        graphs: Literal["vectorised", "chgnet"] = "vectorised",
+    ) -> None:
         if gradients not in GRADIENT_MODES:
             raise ValueError(f"gradients must be one of {GRADIENT_MODES}, got {gradients!r}")
+        if graphs not in GRAPH_MODES:
+            raise ValueError(f"graphs must be one of {GRAPH_MODES}, got {graphs!r}")
+        self.graphs = graphs
         self.model = model
         self.device = device
         self.gradients = gradients
@@ -61,7 +72,11 @@ class CHGNetBatchEvaluator:
 
         model = self.model
         t0 = time.perf_counter()
-        graphs = [self.converter(s).to(self.device) for s in structures]
+        if self.graphs == "vectorised":
+            cut_a, cut_b = self.converter.atom_graph_cutoff, self.converter.bond_graph_cutoff
+            graphs = [crystal_graph(s, cut_a, cut_b).to(self.device) for s in structures]
+        else:
+            graphs = [self.converter(s).to(self.device) for s in structures]
         t1 = time.perf_counter()
         with torch.enable_grad():
             if self.gradients == "chgnet":
@@ -94,6 +109,9 @@ class CHGNetBatchEvaluator:
         return out
 
 
-def chgnet_evaluator(model: Any, device: str, gradients: Literal["first_order", "chgnet"] = "first_order") -> BatchEvaluator:
-    """A :class:`CHGNetBatchEvaluator` (kept for callers that want a plain function)."""
-    return CHGNetBatchEvaluator(model, device, gradients)
+def chgnet_evaluator(
+    model: Any, device: str, gradients: Literal["first_order", "chgnet"] = "first_order",
+    graphs: Literal["vectorised", "chgnet"] = "vectorised",
+) -> BatchEvaluator:
+    """A :class:`CHGNetBatchEvaluator` (for callers that want a plain callable)."""
+    return CHGNetBatchEvaluator(model, device, gradients, graphs)

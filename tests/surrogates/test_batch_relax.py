@@ -201,3 +201,31 @@ def test_screen_options_for_batched_relaxation():
         MLIPScreen.Config(relax_mode="parallel")
     with pytest.raises(ValidationError, match="gpus_per_task"):
         MLIPScreen.Config(gpus_per_task=-0.5)
+
+
+def _edge_sets(graph):
+    """Directed edges ``(i, j, image)``, bonds (pairs of directed edges) and angles, independent of their order."""
+    images = graph.neighbor_image.numpy().round().astype(int)
+    directed = [(int(a), int(b), tuple(int(x) for x in im)) for (a, b), im in zip(graph.atom_graph.numpy(), images, strict=True)]
+    bonds: dict[int, list] = {}
+    for k, u in enumerate(graph.directed2undirected.numpy()):
+        bonds.setdefault(int(u), []).append(directed[k])
+    angles = {(int(r[0]), directed[r[2]], directed[r[4]]) for r in graph.bond_graph.numpy()}
+    assert all(int(graph.directed2undirected[r[2]]) == r[1] and int(graph.directed2undirected[r[4]]) == r[3] for r in graph.bond_graph.numpy())
+    return set(directed), {frozenset(v) for v in bonds.values()}, angles
+
+
+def test_vectorised_graph_equals_chgnets_converter():
+    from surrogates.potentials.chgnet_graph import crystal_graph
+
+    model = chgnet().model
+    unwrapped = cu_cells(2)[1].copy()
+    unwrapped.translate_sites([0, 2], [1.3, -2.2, 0.7], frac_coords=True, to_unit_cell=False)
+    one_atom = Structure(Lattice.hexagonal(2.9, 4.6), ["Cu"], [[0, 0, 0]])  # bonds to its own images only
+    cells = [*nacl_structures(3, seed=4), unwrapped, one_atom, Structure(Lattice.cubic(9.0), ["O", "O"], [[0, 0, 0], [0.13, 0, 0]])]
+    for s in cells:
+        ours, theirs = crystal_graph(s), model.graph_converter(s)
+        assert _edge_sets(ours) == _edge_sets(theirs)
+    a, b = model([crystal_graph(s) for s in cells], task="efs"), model([model.graph_converter(s) for s in cells], task="efs")
+    assert np.allclose(a["e"].detach(), b["e"].detach(), atol=1e-5)
+    assert all(np.allclose(x.detach(), y.detach(), atol=1e-3) for x, y in zip(a["f"], b["f"], strict=True))
