@@ -152,7 +152,7 @@ def campaign_config(
         "proposals": settings.proposals,
         "generator": generator_spec(spec.generator, world, known, settings, spec.variants[variant]),
         "screen": {"kind": "mlip", "options": {
-            "potential": "chgnet", "elements": world.elements, "max_e_hull": 0.5, "fmax": 0.1, "steps": 60,
+            "potential": "chgnet", "elements": world.elements, "max_e_hull": 0.5, "fmax": 0.1, "steps": 200,
             "references": [str(known)], "hull_fmax": 0.1, "hull_steps": 60, "ray": "never",
             "relax_cache_dir": str(paths.relax_cache), "hull_cache_dir": str(paths.hull_cache),
         }},
