@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import json
 import logging
+import shutil
 import statistics
 import time
 from collections.abc import Callable, Sequence
@@ -107,10 +108,17 @@ def run_arm(world: RediscoveryWorld, arm: str, variant: str, seed: int, paths: B
     directory = paths.campaign(world, arm, variant, seed)
     config = campaign_config(world, arm, variant, seed, paths, settings)
     t0 = time.perf_counter()
+    campaign = None
     if (directory / "config.yaml").is_file():
-        log.info("resuming %s", directory)
         campaign = Campaign.open(directory)
-    else:
+        if campaign.config.model_dump(mode="json") != config.model_dump(mode="json"):
+            log.warning("%s holds a campaign of other settings: started again", directory)
+            campaign.close()
+            campaign = None
+            shutil.rmtree(directory)
+        else:
+            log.info("resuming %s", directory)
+    if campaign is None:
         campaign = Campaign.create(config, directory)
     with campaign:
         campaign.run()
