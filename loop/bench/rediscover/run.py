@@ -152,9 +152,9 @@ def _better(a: dict[str, Any], b: dict[str, Any]) -> bool:
 
 def run_rediscover(
     configs: Sequence[Path], *, seeds: int, arms: Sequence[str], settings: BenchSettings, root: Path, base_seed: int = 0,
-    on_result: Callable[[dict[str, Any]], None] | None = None,
+    on_result: Callable[[dict[str, Any]], None] | None = None, reachability_only: bool = False,
 ) -> dict[str, Any]:
-    """The benchmark's JSON (see the module docs and docs/benchmarks.md)."""
+    """The benchmark's JSON (see the module docs and docs/benchmarks.md); ``reachability_only``: no arm runs."""
     check_arms(list(arms))
     if settings.budget < settings.batch:
         raise ConfigError("bench rediscover", [("budget", f"budget {settings.budget} is below one round "
@@ -177,8 +177,9 @@ def run_rediscover(
         entry: dict[str, Any] = {"reachable": reach["reachable"], "hidden": world.hidden, "reachability": reach["phases"],
                                  "arms": {}, "ratio_vs_best": None}
         out["worlds"][world.name] = entry
-        if not reach["reachable"]:
-            log.info("world %s is unreachable: no arm runs (%s)", world.name, reach["phases"])
+        if not reach["reachable"] or reachability_only:
+            if not reach["reachable"]:
+                log.info("world %s is unreachable: no arm runs (%s)", world.name, reach["phases"])
             continue
         runs: dict[tuple[str, str], list[dict[str, Any]]] = {}
         for i in range(seeds):
