@@ -2,7 +2,8 @@
 
 Every arm runs the same campaign (:func:`campaign_config`): objectives, goal, budget (24
 experiments), batch (4), proposals screened per round (8), screen (``mlip``: CHGNet 0.3.0
-relaxation, ``e_hull`` on the hull of the *known* phases), recipe planner and lab (the
+relaxation to fmax 0.1 eV/A within 200 steps, ``e_hull`` <= 0.5 eV/atom on the hull of the
+*known* phases, MP2020-corrected), recipe planner (the lab's default) and lab (the
 ``crystal`` lab whose world holds every phase of the folder, hidden ones included; its XRD
 analyst knows only the known phases and the target), and the same campaign seed and name.
 The lab draws an experiment's noise from (seed, candidate id) (``noise_key: candidate``), so a
