@@ -679,7 +679,11 @@ class BotorchRanker(Ranker):
                 log.info("botorch ranker falls back to random selection (%s)", self.fallback)
                 order = self._rng.permutation(len(pool))[:q]
                 return [Selection(candidate_id=pool[i].id, score=0.0, rank=r) for r, i in enumerate(order)]
-            self._fallback_used = f"ranks by its prior weights, p_synth and feasibility ({self.fallback})"
+            computed = sum(isinstance(c.metadata.get("e_hull"), int | float) for c in pool)
+            prior = (f"p_synth prior: SMACT x exp(-e_hull / 0.1) with the screen's computed e_hull for {computed} of {len(pool)}"
+                     if computed else "p_synth prior: SMACT (no computed e_hull)")
+            learned = ", updated by the lab's formed / not-formed outcomes" if self._synth is not None else ""
+            self._fallback_used = f"ranks by its prior weights ({prior}{learned}) and feasibility ({self.fallback})"
             log.info("botorch ranker %s", self._fallback_used)
             order = np.lexsort((self._rng.random(len(pool)), -lw))[:q]
             return [Selection(candidate_id=pool[i].id, score=float(lw[i]), rank=r) for r, i in enumerate(order) if np.isfinite(lw[i])]

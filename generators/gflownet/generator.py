@@ -56,7 +56,9 @@ class GFlowNetConfig(EnvConfig):
     hidden: int = Field(256, ge=8)
     layers: int = Field(2, ge=1)
     train: TrainConfig = Field(default_factory=TrainConfig)
-    steps_per_update: int = Field(50, ge=0)
+    steps_per_update: int = Field(
+        20, ge=0, description="TB steps per update (was 50 with 64 trajectories a step: ~100 s a round on one core; "
+        "20 x 32 costs ~20 s, so a 6-round campaign trains in minutes, docs/benchmarks.md)")
     seconds_per_update: float | None = Field(None, gt=0, description="stop an update's training early")
     buffer_size: int = Field(500, ge=0)
     sample_temperature: float = Field(1.0, gt=0)

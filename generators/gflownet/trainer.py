@@ -34,7 +34,7 @@ class TrainConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    batch_size: int = Field(64, ge=1)
+    batch_size: int = Field(32, ge=1, description="trajectories per TB step (was 64; halved with steps_per_update, docs/benchmarks.md)")
     lr: float = Field(1e-3, gt=0)
     lr_log_z: float = Field(0.05, gt=0)
     temperature: float = Field(1.0, gt=0, description="rollout temperature on the forward logits")

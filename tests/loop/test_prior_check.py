@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from generators.bench.prior_check import auc, goal_e_hull_bound
+from loop.bench.prior_check import auc, goal_e_hull_bound
 from loop.config import load_config
 from loop.errors import ConfigError
 
@@ -23,7 +23,7 @@ def test_auc_counts_pairs_and_ties():
 
 
 def test_goal_bound_is_read_from_the_committed_config():
-    cfg = load_config(EXPERIMENTS / "bench_loop.yaml")
+    cfg = load_config(EXPERIMENTS / "crystal_demo.yaml")
     assert goal_e_hull_bound(cfg) == pytest.approx(0.02)  # the goal is measured (yield); the hit bound is the default
     assert goal_e_hull_bound(cfg, default=0.05) == pytest.approx(0.05)
     with pytest.raises(ConfigError, match="e_hull"):

@@ -2,7 +2,8 @@
 
 Every arm runs the same campaign (:func:`campaign_config`): objectives, goal, budget (24
 experiments), batch (4), proposals screened per round (8), screen (``mlip``: CHGNet 0.3.0
-relaxation, ``e_hull`` on the hull of the *known* phases), recipe planner and lab (the
+relaxation to fmax 0.1 eV/A within 200 steps, ``e_hull`` <= 0.5 eV/atom on the hull of the
+*known* phases, MP2020-corrected), recipe planner (the lab's default) and lab (the
 ``crystal`` lab whose world holds every phase of the folder, hidden ones included; its XRD
 analyst knows only the known phases and the target), and the same campaign seed and name.
 The lab draws an experiment's noise from (seed, candidate id) (``noise_key: candidate``), so a
@@ -152,7 +153,7 @@ def campaign_config(
         "proposals": settings.proposals,
         "generator": generator_spec(spec.generator, world, known, settings, spec.variants[variant]),
         "screen": {"kind": "mlip", "options": {
-            "potential": "chgnet", "elements": world.elements, "max_e_hull": 0.5, "fmax": 0.1, "steps": 60,
+            "potential": "chgnet", "elements": world.elements, "max_e_hull": 0.5, "fmax": 0.1, "steps": 200,
             "references": [str(known)], "hull_fmax": 0.1, "hull_steps": 60, "ray": "never",
             "relax_cache_dir": str(paths.relax_cache), "hull_cache_dir": str(paths.hull_cache),
         }},

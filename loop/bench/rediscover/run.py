@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import json
 import logging
+import shutil
 import statistics
 import time
 from collections.abc import Callable, Sequence
@@ -107,10 +108,17 @@ def run_arm(world: RediscoveryWorld, arm: str, variant: str, seed: int, paths: B
     directory = paths.campaign(world, arm, variant, seed)
     config = campaign_config(world, arm, variant, seed, paths, settings)
     t0 = time.perf_counter()
+    campaign = None
     if (directory / "config.yaml").is_file():
-        log.info("resuming %s", directory)
         campaign = Campaign.open(directory)
-    else:
+        if campaign.config.model_dump(mode="json") != config.model_dump(mode="json"):
+            log.warning("%s holds a campaign of other settings: started again", directory)
+            campaign.close()
+            campaign = None
+            shutil.rmtree(directory)
+        else:
+            log.info("resuming %s", directory)
+    if campaign is None:
         campaign = Campaign.create(config, directory)
     with campaign:
         campaign.run()
@@ -144,9 +152,9 @@ def _better(a: dict[str, Any], b: dict[str, Any]) -> bool:
 
 def run_rediscover(
     configs: Sequence[Path], *, seeds: int, arms: Sequence[str], settings: BenchSettings, root: Path, base_seed: int = 0,
-    on_result: Callable[[dict[str, Any]], None] | None = None,
+    on_result: Callable[[dict[str, Any]], None] | None = None, reachability_only: bool = False,
 ) -> dict[str, Any]:
-    """The benchmark's JSON (see the module docs and docs/benchmarks.md)."""
+    """The benchmark's JSON (see the module docs and docs/benchmarks.md); ``reachability_only``: no arm runs."""
     check_arms(list(arms))
     if settings.budget < settings.batch:
         raise ConfigError("bench rediscover", [("budget", f"budget {settings.budget} is below one round "
@@ -169,8 +177,9 @@ def run_rediscover(
         entry: dict[str, Any] = {"reachable": reach["reachable"], "hidden": world.hidden, "reachability": reach["phases"],
                                  "arms": {}, "ratio_vs_best": None}
         out["worlds"][world.name] = entry
-        if not reach["reachable"]:
-            log.info("world %s is unreachable: no arm runs (%s)", world.name, reach["phases"])
+        if not reach["reachable"] or reachability_only:
+            if not reach["reachable"]:
+                log.info("world %s is unreachable: no arm runs (%s)", world.name, reach["phases"])
             continue
         runs: dict[tuple[str, str], list[dict[str, Any]]] = {}
         for i in range(seeds):
