@@ -33,14 +33,16 @@ INSTRUMENT = {"ka2": True, "inst_fwhm": 0.07, "background": 250.0, "counts": 150
 
 def xrd_references(world: World, target: Structure, target_label: str,
                    unknown: set[str] | frozenset[str] = frozenset()) -> dict[str, Structure]:
-    """The world's stable solids (minus any the target duplicates and the labels in ``unknown``: phases
-    that exist in the world but not in the analyst's references) and the target."""
+    """The analyst's references: the world's known solids, stable or not (what a lab takes from ICSD for
+    its chemical system; an unreacted metastable precursor such as Li2O2 is among them), minus any the
+    target duplicates and the labels in ``unknown`` (phases that exist in the world but not in the
+    analyst's references), and the target."""
     from pymatgen.analysis.structure_matcher import StructureMatcher
 
     matcher = StructureMatcher()
     refs: dict[str, Structure] = {}
-    for ph in world.solid_stable_phases():
-        if world.phase_label(ph) in unknown:
+    for ph in world.hull.phases:
+        if world.is_gas(ph) or world.phase_label(ph) in unknown:
             continue
         if ph.formula == target.composition.reduced_formula and matcher.fit(ph.structure, target):
             continue
@@ -74,7 +76,7 @@ def fit_sample(
     # the diffractometer: K-alpha1/alpha2, a sample-height error that differs from sample to sample,
     # air scatter and counting noise, and a peak width of its own (not the analyzer's default)
     instrument = {**INSTRUMENT, "displacement_mm": float(rng.uniform(-0.15, 0.15)), "zero_shift": float(rng.uniform(-0.03, 0.03))}
-    pattern = simulate_pattern(comps, SimulationConfig(**{**instrument, **cfg.xrd_simulation}), rng)
+    pattern = simulate_pattern(comps, SimulationConfig(**{**instrument, **cfg.xrd_simulation}), rng, allow_empty=True)
     return pattern, XRDAnalyzer(references, AnalysisConfig(**cfg.xrd_analysis)).fit(pattern, target=target_label)
 
 

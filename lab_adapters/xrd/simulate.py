@@ -87,14 +87,18 @@ def simulate_pattern(
     components: Sequence[PhaseComponent],
     config: SimulationConfig | None = None,
     seed: int | np.random.Generator | None = None,
+    allow_empty: bool = False,
 ) -> XRDPattern:
-    """Counts of the mixture ``components`` on the grid of ``config`` (see the module docstring)."""
+    """Counts of the mixture ``components`` on the grid of ``config`` (see the module docstring).
+
+    ``allow_empty``: no components gives the background alone (a sample with nothing crystalline
+    that the world can show, e.g. only an unreacted carbonate without a structure)."""
     cfg = config or SimulationConfig()
     rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
-    if not components:
+    if not components and not allow_empty:
         raise InputDataError("a simulated pattern needs at least one phase")
     wsum = sum(c.weight_fraction for c in components)
-    if wsum <= 0 or any(c.weight_fraction < 0 for c in components):
+    if components and (wsum <= 0 or any(c.weight_fraction < 0 for c in components)):
         raise InputDataError("weight fractions must be >= 0 with a positive sum")
     x = np.arange(cfg.two_theta_min, cfg.two_theta_max + 0.5 * cfg.step, cfg.step)
     lam_mean = resolve_wavelength(cfg.wavelength)
@@ -115,9 +119,10 @@ def simulate_pattern(
             widths = fwhm(tt, lam, 1.0 / comp.crystallite_size_nm, comp.microstrain, cfg.inst_fwhm)
             net += pseudo_voigt_sum(x, centers, areas, widths, cfg.eta)
     peak = float(net.max())
-    if peak <= 0:
+    if components and peak <= 0:
         raise InputDataError("no reflections of the given phases fall in the simulated 2-theta range")
-    net *= cfg.counts / peak
+    if peak > 0:
+        net *= cfg.counts / peak
     bkg = cfg.background * (1.0 + cfg.background_low_angle * np.exp(-(x - x[0]) / 15.0))
     bkg += cfg.hump * cfg.background * np.exp(-4 * math.log(2) * ((x - cfg.hump_center) / cfg.hump_fwhm) ** 2)
     mean = net + bkg

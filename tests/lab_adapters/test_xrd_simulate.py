@@ -104,3 +104,10 @@ def test_bad_inputs():
         simulate_pattern([])
     with pytest.raises(InputDataError, match="K-alpha2"):
         simulate_pattern([PhaseComponent(MNO, 1.0)], SimulationConfig(ka2=True, wavelength="MoKa"))
+
+
+def test_empty_sample_on_request_is_background_only():
+    """A sample with nothing crystalline the world can show (only an unreacted carbonate)."""
+    cfg = SimulationConfig(noise=False, background=150.0, background_low_angle=0.0)
+    pat = simulate_pattern([], cfg, allow_empty=True)
+    assert np.allclose(pat.intensity, 150.0)
