@@ -57,3 +57,15 @@ def test_minor_perovskite_under_a_spinel_is_found():
     got = {p.name: p.weight_fraction for p in fit.analysis.phases}
     assert set(got) == {"CaMnO3", "Mn2TiO4", "CaTiO3"}
     assert got["CaMnO3"] == pytest.approx(0.1, abs=0.04)
+
+
+def test_lines_beside_the_counts_fail_the_position_test():
+    """An unknown phase's lines near (not at) the candidate's: present within the window, but off centre."""
+    curve = _peak(20, 100) + _peak(30, 80) + _peak(45, 60)
+    shifted = _peak(20.12, 100) + _peak(29.88, 80) + _peak(45.12, 60)  # 0.12 deg: two widths of window/2 = 3 points
+    var = np.full(len(X), 4.0)
+    off = support(curve, shifted, np.zeros(len(X)), window=6, var=var)
+    assert off.distinct > 0.4  # the windowed presence test alone would keep it
+    assert off.position_rms > 0.5 and not off.passes(0.4)
+    on = support(curve, curve.copy(), np.zeros(len(X)), window=6, var=var)
+    assert on.position_rms < 0.05 and on.passes(0.4)
