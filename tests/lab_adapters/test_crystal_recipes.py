@@ -148,3 +148,21 @@ def test_xrd_reader_reads_the_yield_from_the_simulated_pattern(data_dir):
         assert by_xrd(target, recipe, seed) == y  # deterministic (and answered from memory)
     cold = recipe.model_copy(update={"temperature_c": 25.0, "time_h": 0.0})
     assert by_xrd(target, cold, 1) < 0.05  # nothing reacted: no target in the pattern
+
+
+def test_forked_gain_shares_targets_among_processes_and_keeps_their_order():
+    import os
+
+    from lab_adapters.crystal.recipe_gain import GainReport
+    from lab_adapters.crystal.synthesis_bench import forked_gain
+
+    offset = 0.5  # a closure: inherited by the forked workers, never pickled
+
+    def gain(subset):
+        return GainReport(rows=[{"target": t, "gain": offset + len(t), "pid": os.getpid()} for t in subset])
+
+    targets = ["A", "BB", "CCC", "DDDD", "EEEEE"]
+    one, two = forked_gain(gain, targets, 1), forked_gain(gain, targets, 2)
+    assert [r["target"] for r in two.rows] == targets and two.gain == one.gain == pytest.approx(3.5)
+    assert {r["pid"] for r in one.rows} == {os.getpid()}
+    assert os.getpid() not in {r["pid"] for r in two.rows}  # computed in the forked workers
