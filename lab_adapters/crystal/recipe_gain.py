@@ -171,22 +171,26 @@ def synthesis_yield_reader(land: Any, config: SynthesisConfig, kinetics_seed: in
 
 
 def xrd_references_on(land: Any, target: Target, recipe: Recipe, target_label: str) -> dict[str, Any]:  # noqa: ANN401
-    """What the analyzer is given, as in the lab: the landscape's stable phases with a structure within the
-    elements that went into the furnace (the target's and the precursors'), minus any the target
-    duplicates, plus the target's own structure."""
+    """What the analyzer is given, as in the crystal lab: the landscape's known solids, stable or not (what
+    a lab takes from ICSD for its chemical system), within the elements that went into the furnace (the
+    target's and the precursors'), minus any the target duplicates and repeats of an earlier phase
+    (StructureMatcher, as the known-phase loader skips them), plus the target's own structure."""
     from pymatgen.analysis.structure_matcher import StructureMatcher
 
     els = {e.symbol for e in target.composition.elements}
     for p in recipe.precursors:
         els |= {e.symbol for e in Composition(p.formula).elements} & set(land.elements)
-    stable = {e.name for e in land.diagram.stable_entries}
     matcher = StructureMatcher()
     refs: dict[str, Any] = {}
     for ph in land.phases:
-        if ph.structure is None or ph.name not in stable or not {e.symbol for e in ph.composition.elements} <= els:
+        if ph.structure is None or not {e.symbol for e in ph.composition.elements} <= els:
             continue
-        same = ph.composition.reduced_formula == target.composition.reduced_formula
-        if ph.name == target.landscape_name or (same and target.structure is not None and matcher.fit(ph.structure, target.structure)):
+        formula = ph.composition.reduced_formula
+        if ph.name == target.landscape_name or (
+            formula == target.composition.reduced_formula and target.structure is not None and matcher.fit(ph.structure, target.structure)
+        ):
+            continue
+        if any(s.composition.reduced_formula == formula and matcher.fit(ph.structure, s) for s in refs.values()):
             continue
         refs[ph.name] = ph.structure
     refs[target_label] = target.structure

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +22,7 @@ from lab_adapters.crystal.synthesis import SynthesisConfig, Target
 from loop.identity import derive_seed
 from loop.records import Recipe
 
-__all__ = ["known_ternary_targets", "run_synthesis_bench"]
+__all__ = ["forked_gain", "known_ternary_targets", "run_synthesis_bench"]
 
 log = logging.getLogger(__name__)
 
@@ -40,8 +41,30 @@ _FORKED: dict[str, Any] = {}
 
 
 def _gain_rows(indices: list[int]) -> list[dict[str, Any]]:
-    """A forked worker's share of the targets (see :func:`run_synthesis_bench`)."""
+    """A forked worker's share of the targets (see :func:`forked_gain`)."""
     return _FORKED["gain"]([_FORKED["targets"][i] for i in indices]).rows
+
+
+def forked_gain(gain: Callable[[list[Any]], GainReport], targets: list[Any], workers: int) -> GainReport:
+    """``gain(targets)``, with the (independent) targets dealt round-robin to ``workers`` forked processes
+    when ``workers > 1``; the rows come back in the targets' order. ``gain`` is inherited by the
+    workers, never pickled, so it may be a closure."""
+    if workers <= 1 or len(targets) <= 1:
+        return gain(targets)
+    import multiprocessing
+
+    _FORKED["gain"], _FORKED["targets"] = gain, targets
+    chunks = [list(range(i, len(targets), workers)) for i in range(min(workers, len(targets)))]
+    try:
+        with multiprocessing.get_context("fork").Pool(len(chunks)) as pool:
+            parts = pool.map(_gain_rows, chunks, chunksize=1)
+    finally:
+        _FORKED.clear()
+    rows: list[dict[str, Any]] = [{}] * len(targets)
+    for chunk, part in zip(chunks, parts, strict=True):
+        for i, row in zip(chunk, part, strict=True):
+            rows[i] = row
+    return GainReport(rows=rows)
 
 
 def _short(r: Recipe) -> str:
@@ -79,17 +102,7 @@ def run_synthesis_bench(
         return recipe_best_vs_default_yield_gain(subset, recipes_for, reader, n_recipes=n_recipes, n_seeds=n_seeds,
                                                  name_of=lambda t: t.composition.reduced_formula)
 
-    if workers > 1 and len(targets) > 1:
-        import multiprocessing
-
-        _FORKED["gain"], _FORKED["targets"] = gain, targets  # inherited by the forked workers, never pickled
-        chunks = [list(range(i, len(targets), workers)) for i in range(workers)]
-        with multiprocessing.get_context("fork").Pool(min(workers, len(targets))) as pool:
-            parts = pool.map(_gain_rows, chunks)
-        order = {t.composition.reduced_formula: i for i, t in enumerate(targets)}
-        report = GainReport(rows=sorted((r for p in parts for r in p), key=lambda r: order[r["target"]]))
-    else:
-        report = gain(targets)
+    report = forked_gain(gain, targets, workers)
     e_hull = {t.composition.reduced_formula: land.e_above_hull(t.composition, t.energy_per_atom) for t in targets}
     rows = []
     for row in report.rows:

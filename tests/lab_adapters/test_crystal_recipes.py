@@ -134,11 +134,16 @@ def test_xrd_reader_reads_the_yield_from_the_simulated_pattern(data_dir):
     folder = data_dir / "references" / "li-mn-ti-o-f"
     phases = [LandscapePhase(f, Composition(f), e, Structure.from_file(folder / f"{cifs[f]}.cif") if f in cifs else None)
               for f, e in LI_MN_O.items()]
+    # a metastable polymorph: above the hull, a known solid all the same
+    phases.append(LandscapePhase("MnO_186", Composition("MnO"), LI_MN_O["MnO"] + 0.1, Structure.from_file(folder / "MnO_186.cif")))
     land = EnergyLandscape(phases, ["Li", "Mn", "O"])
     target = Target(Composition("LiMn2O4"), LI_MN_O["LiMn2O4"], phases[6].structure, "LiMn2O4")
     recipe = PLANNER.plan("LiMn2O4", land)
     refs = xrd_references_on(land, target, recipe, "LiMn2O4_target")
     assert "LiMn2O4_target" in refs and "LiMn2O4" not in refs and "Li2O2" not in refs  # no structure: no reference
+    # as in the lab: every known solid with a structure, stable or not
+    assert set(refs) == {f for f in cifs if f != "LiMn2O4"} | {"LiMn2O4_target", "MnO_186"}
+    assert land.e_above_hull(Composition("MnO"), LI_MN_O["MnO"] + 0.1) > 0.05
     cfg = SynthesisConfig()
     by_xrd, by_synthesis = xrd_yield_reader(land, cfg, 0), synthesis_yield_reader(land, cfg, 0)
     for seed in (1, 2):
@@ -148,3 +153,21 @@ def test_xrd_reader_reads_the_yield_from_the_simulated_pattern(data_dir):
         assert by_xrd(target, recipe, seed) == y  # deterministic (and answered from memory)
     cold = recipe.model_copy(update={"temperature_c": 25.0, "time_h": 0.0})
     assert by_xrd(target, cold, 1) < 0.05  # nothing reacted: no target in the pattern
+
+
+def test_forked_gain_shares_targets_among_processes_and_keeps_their_order():
+    import os
+
+    from lab_adapters.crystal.recipe_gain import GainReport
+    from lab_adapters.crystal.synthesis_bench import forked_gain
+
+    offset = 0.5  # a closure: inherited by the forked workers, never pickled
+
+    def gain(subset):
+        return GainReport(rows=[{"target": t, "gain": offset + len(t), "pid": os.getpid()} for t in subset])
+
+    targets = ["A", "BB", "CCC", "DDDD", "EEEEE"]
+    one, two = forked_gain(gain, targets, 1), forked_gain(gain, targets, 2)
+    assert [r["target"] for r in two.rows] == targets and two.gain == one.gain == pytest.approx(3.5)
+    assert {r["pid"] for r in one.rows} == {os.getpid()}
+    assert os.getpid() not in {r["pid"] for r in two.rows}  # computed in the forked workers
