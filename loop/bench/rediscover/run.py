@@ -12,7 +12,8 @@ Figures per world and arm (over seeds; ``budget + 1`` for a run without a redisc
     median_first   median experiments to the first rediscovery
     rediscovered   hidden phases rediscovered within budget, summed over seeds
     new_hits       new-material hits (distinct candidates), summed over seeds
-    relaxations    MLIP relaxations the arm's screen used (cached ones included), summed
+    relaxations    MLIP relaxations the arm's screen ran or read from the cache (step-limit
+                   rejections included), summed
     seconds        wall time, summed
     ratio_vs_best  the best other arm's median_first / ours (> 1: ours needs fewer);
                    null when the world is unreachable or ours did not run
@@ -92,7 +93,8 @@ def _relaxations(directory: Path) -> int:
 
     ledger = Ledger.for_directory(directory, None)
     try:
-        return sum(1 for d in ledger.screen_decisions() if d.relaxed_structure is not None or d.energy_per_atom is not None)
+        return sum(1 for d in ledger.screen_decisions()
+                   if d.relaxed_structure is not None or d.energy_per_atom is not None or d.reason.startswith("relaxation"))
     finally:
         ledger.close()
 
