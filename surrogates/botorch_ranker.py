@@ -474,7 +474,7 @@ class BotorchRanker(Ranker):
             self._spread[name] = (float(np.mean(z)), float(np.std(z)) if np.std(z) > 0 else 1.0)
         if not specs:
             self.fallback = "no objective could be modelled"
-            self._skip("model", "no objective could be modelled; falling back to random selection")
+            self._skip("model", "no objective could be modelled; falling back to the prior weights (p_synth, feasibility), or a random batch where those are equal")
             return
         if self.goal_bounds() is not None:
             log.info("botorch ranker: goal-directed, P(goal) over %s (LOO spread factors %s)", [s.name for s in specs],

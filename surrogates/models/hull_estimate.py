@@ -6,8 +6,8 @@ with a potential, then the energy per atom against the hull of the candidate's c
 system built with the same potential from its reference prototypes
 (:func:`surrogates.hull.build_reference_hull`, as the ``mlip`` screen builds it). The
 relaxation is deliberately short: it is not converged (a step-limit result is kept), but
-it already shows which basin an unrelaxed structure falls into (``crystaloop bench loop``,
-docs/benchmarks.md "Closed loop").
+it already shows which basin an unrelaxed structure falls into (the former ``crystaloop bench loop``,
+docs/benchmarks.md "Closed loop (history)").
 
 Estimates are cached in memory and on disk by candidate id (the screen's
 :class:`~surrogates.screening.relaxation.RelaxCache`, keyed by potential, ``fmax`` and

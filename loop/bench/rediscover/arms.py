@@ -92,8 +92,15 @@ class BenchPaths:
     def campaign(self, world: RediscoveryWorld, arm: str, variant: str, seed: int) -> Path:
         return self.root / "campaigns" / f"{world.name}-{world.key()}" / (f"{arm}-{variant}" if variant else arm) / f"seed{seed}"
 
-    def result(self, world: RediscoveryWorld, arm: str, variant: str, seed: int, settings: BenchSettings) -> Path:
+    def result(self, world: RediscoveryWorld, arm: str, variant: str, seed: int, settings: BenchSettings,
+               config: CampaignConfig | None = None) -> Path:
+        """Per-run figures; ``config`` (the run's campaign) adds a hash of its settings, so changed settings rerun."""
         tag = f"b{settings.budget}q{settings.batch}p{settings.proposals}a{settings.max_atoms}"
+        if config is not None:
+            import hashlib
+            import json
+
+            tag += "-" + hashlib.sha256(json.dumps(config.model_dump(mode="json"), sort_keys=True).encode()).hexdigest()[:8]
         name = f"{arm}-{variant}" if variant else arm
         return self.root / "results" / f"{world.name}-{world.key()}" / tag / name / f"seed{seed}.json"
 

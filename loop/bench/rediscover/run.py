@@ -3,7 +3,7 @@
 Order of work: every world config is read and checked first (bad input fails before any
 campaign runs); then per world its reachability (cached), and, when reachable, per seed and
 arm (seed-major, so arms of a seed share the relaxation and truth caches) one campaign. Each
-finished run's figures are written to ``<root>/results/<world>/<settings>/<arm>/seed<k>.json``
+finished run's figures are written to ``<root>/results/<world>/<settings>-<config hash>/<arm>/seed<k>.json``
 and read back on the next call, so an interrupted benchmark resumes where it stopped; a
 campaign folder left by an interrupted run is resumed by the campaign's own recovery.
 
@@ -12,7 +12,8 @@ Figures per world and arm (over seeds; ``budget + 1`` for a run without a redisc
     median_first   median experiments to the first rediscovery
     rediscovered   hidden phases rediscovered within budget, summed over seeds
     new_hits       new-material hits (distinct candidates), summed over seeds
-    relaxations    MLIP relaxations the arm's screen used (cached ones included), summed
+    relaxations    MLIP relaxations the arm's screen ran or read from the cache (step-limit
+                   rejections included), summed
     seconds        wall time, summed
     ratio_vs_best  the best other arm's median_first / ours (> 1: ours needs fewer);
                    null when the world is unreachable or ours did not run
@@ -92,7 +93,8 @@ def _relaxations(directory: Path) -> int:
 
     ledger = Ledger.for_directory(directory, None)
     try:
-        return sum(1 for d in ledger.screen_decisions() if d.relaxed_structure is not None or d.energy_per_atom is not None)
+        return sum(1 for d in ledger.screen_decisions()
+                   if d.relaxed_structure is not None or d.energy_per_atom is not None or d.reason.startswith("relaxation"))
     finally:
         ledger.close()
 
@@ -102,11 +104,11 @@ def run_arm(world: RediscoveryWorld, arm: str, variant: str, seed: int, paths: B
     """One campaign (or its cached result): its score, relaxations and seconds."""
     from loop.campaign.engine import Campaign
 
-    result = paths.result(world, arm, variant, seed, settings)
+    config = campaign_config(world, arm, variant, seed, paths, settings)
+    result = paths.result(world, arm, variant, seed, settings, config)
     if result.is_file():
         return json.loads(result.read_text())
     directory = paths.campaign(world, arm, variant, seed)
-    config = campaign_config(world, arm, variant, seed, paths, settings)
     t0 = time.perf_counter()
     campaign = None
     if (directory / "config.yaml").is_file():
