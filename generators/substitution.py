@@ -45,6 +45,7 @@ import numpy as np
 from pydantic import Field, field_validator
 from pymatgen.core import Element, Structure
 
+from loop.elements import element_symbols
 from loop.interfaces import Generator, PluginConfig, PluginContext
 from loop.records import Candidate, Observation, Origin
 
@@ -69,10 +70,7 @@ class SubstitutionConfig(PluginConfig):
     @field_validator("elements")
     @classmethod
     def _known(cls, v: list[str]) -> list[str]:
-        bad = [e for e in v if not Element.is_valid_symbol(e)]
-        if bad:
-            raise ValueError(f"unknown element symbols {bad}")
-        return sorted(set(v))
+        return element_symbols(v)
 
 
 @dataclass(frozen=True)

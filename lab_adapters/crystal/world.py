@@ -41,6 +41,7 @@ from pymatgen.core import Composition, Element, Structure
 
 from lab_adapters.crystal.hidden_error import HiddenError, HiddenErrorConfig
 from lab_adapters.crystal.prototypes import IONIC_PROTOTYPES, ionic_prototypes
+from loop.elements import element_symbols
 from loop.errors import StructureError
 from loop.identity import structure_id
 from loop.interfaces import PluginConfig, Potential
@@ -76,10 +77,7 @@ class WorldConfig(PluginConfig):
     @field_validator("elements")
     @classmethod
     def _known_elements(cls, v: list[str]) -> list[str]:
-        bad = [e for e in v if not Element.is_valid_symbol(e)]
-        if bad:
-            raise ValueError(f"unknown element symbols {bad}")
-        return sorted(set(v))
+        return element_symbols(v)
 
     @field_validator("prototype_kinds")
     @classmethod

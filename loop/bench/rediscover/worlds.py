@@ -30,6 +30,7 @@ from typing import Any, Literal
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from loop.elements import element_symbols
 from loop.errors import ConfigError
 
 __all__ = ["HideShare", "RediscoveryWorld", "WorldSpec", "load_world"]
@@ -59,12 +60,7 @@ class WorldSpec(BaseModel):
     @field_validator("elements")
     @classmethod
     def _symbols(cls, v: list[str]) -> list[str]:
-        from pymatgen.core import Element
-
-        bad = [e for e in v if not Element.is_valid_symbol(e)]
-        if bad:
-            raise ValueError(f"unknown element symbols {bad}")
-        return sorted(set(v))
+        return element_symbols(v)
 
 
 class RediscoveryWorld:
