@@ -104,6 +104,20 @@ def _reference(pot: Any, structures: list[Structure], settings: dict[str, Any], 
     return results, summary
 
 
+def _displaced(structures: Sequence[Structure], distance: float, seed: int) -> list[Structure]:
+    """Copies with every atom moved by ``distance`` (A) in a random direction (seeded)."""
+    rng = np.random.default_rng(seed + 7)
+    out = []
+    for s in structures:
+        c = s.copy()
+        d = rng.normal(size=(len(c), 3))
+        d *= distance / np.linalg.norm(d, axis=1, keepdims=True)
+        for j in range(len(c)):
+            c.translate_sites([j], d[j], frac_coords=False, to_unit_cell=False)
+        out.append(c)
+    return out
+
+
 def _timed(fn: Any) -> tuple[float, Any]:
     t0 = time.perf_counter()
     out = fn()
@@ -126,6 +140,7 @@ def run_relax_bench(
     unbatched_n: int | None = None,
     reference_file: Path | None = None,
     source: str = "ternaries",
+    noise_floor: float | None = None,
 ) -> dict[str, Any]:
     """Run the benchmark (module docs); the figures as a JSON-able dict.
 
@@ -134,6 +149,10 @@ def run_relax_bench(
     ``unbatched["from_file"]`` says so (its time was measured when the file was written).
     ``source="screening"`` takes the structures of ``bench screening`` instead (strained,
     rattled decorated prototypes of ``elements``), the set behind today's 0.33 relaxations/s.
+    ``noise_floor`` (A) also relaxes, with the first batched mode, copies of the structures
+    whose atoms are displaced by that distance in random directions, and compares them with
+    the unperturbed batched results (``noise_floor["energies"]``): how far the path's own
+    trajectories spread when the input changes by that much.
     """
     from surrogates.potentials.chgnet import CHGNetPotential
     from surrogates.potentials.chgnet_batch import GRADIENT_MODES, GRAPH_MODES
@@ -196,6 +215,10 @@ def run_relax_bench(
                 row["vs_target"] = row["relaxations_per_s"] / out["target_relax_per_s"]
                 out["batched"][g] = row
                 log.info("batched (%s): %d relaxations in %.1f s", g, n, t)
+                if noise_floor and "noise_floor" not in out:
+                    shaken = _displaced(structures, noise_floor, seed)
+                    moved = pot.relax_batch(shaken, fmax=fmax, steps=steps)
+                    out["noise_floor"] = {"displacement_A": noise_floor, "energies": compare_energies(res, moved)}
     finally:
         torch.set_num_threads(previous)
     if torch.cuda.is_available() and base.device.startswith("cuda"):

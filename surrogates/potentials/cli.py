@@ -74,10 +74,12 @@ def bench_screening(
 @click.option("--reference", "reference_file", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="keep the unbatched results here; reused when the settings match")
 @click.option("--skip-unbatched", is_flag=True, help="no unbatched reference (rates only)")
+@click.option("--noise-floor", type=float, default=None, help="also relax copies displaced by this many A and compare (batched)")
 @click.option("--json", "json_path", type=click.Path(dir_okay=False, path_type=Path), default=None, help="write the figures as JSON")
 def bench_relax(
     n: int, elements: str, source: str, max_atoms: int, fmax: float, steps: int, threads: int, seed: int, device: str, batch_size: int,
-    gradients: str, graphs: str, unbatched_n: int | None, reference_file: Path | None, skip_unbatched: bool, json_path: Path | None,
+    gradients: str, graphs: str, unbatched_n: int | None, reference_file: Path | None, skip_unbatched: bool, noise_floor: float | None,
+    json_path: Path | None,
 ) -> None:
     """Relaxations per second, batched vs unbatched CHGNet, and how far their converged energies differ."""
     from surrogates.potentials.bench_relax import run_relax_bench
@@ -88,6 +90,7 @@ def bench_relax(
             threads=threads, seed=seed, device=device, batch_size=batch_size,
             gradients=[g.strip() for g in gradients.split(",") if g.strip()], graphs=[g.strip() for g in graphs.split(",") if g.strip()],
             unbatched_n=0 if skip_unbatched else unbatched_n, reference_file=reference_file, source=source,
+            noise_floor=noise_floor,
         )
     except ValueError as exc:
         raise click.UsageError(str(exc)) from None
@@ -108,6 +111,11 @@ def bench_relax(
                      f"same steps {cmp['same_steps']}")
         click.echo(line)
         click.echo(f"{'':<30} {row['vs_target']:.2f} of the target {out['target_relax_per_s']:.2f} relax/s (4 x {out['today_relax_per_s']})")
+    if "noise_floor" in out:
+        nf = out["noise_floor"]["energies"]
+        click.echo(f"{'noise floor':<30} atoms moved {out['noise_floor']['displacement_A']:g} A: |dE| vs unmoved over "
+                   f"{nf['converged_both']} converged in both: median {nf['median_dE_meV']:.3g}, p95 {nf['p95_dE_meV']:.3g}, "
+                   f"max {nf['max_dE_meV']:.3g} meV/atom; same steps {nf['same_steps']}")
     if json_path is not None:
         json_path.write_text(json.dumps(out, indent=1))
         click.echo(f"wrote {json_path}")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pytest
 import torch
 from click.testing import CliRunner
@@ -92,3 +93,12 @@ def test_a_tiny_run_compares_both_paths_and_reuses_its_reference(tmp_path):
 def test_cuda_without_a_gpu_is_a_usage_error():
     result = CliRunner().invoke(bench_relax, ["--n", "2", "--device", "cuda"])
     assert result.exit_code == 2 and "torch sees no CUDA device" in result.output
+
+
+def test_noise_floor_copies_move_every_atom_by_the_distance():
+    from surrogates.potentials.bench_relax import _displaced
+
+    s = _res(-1.0).structure
+    (moved,) = _displaced([s], 1e-3, seed=0)
+    shifts = np.linalg.norm(moved.cart_coords - s.cart_coords, axis=1)
+    assert np.allclose(shifts, 1e-3) and moved.lattice == s.lattice
