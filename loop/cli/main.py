@@ -284,8 +284,10 @@ def config_reference_cmd() -> None:
 
 
 @cli.group()
-def bench() -> None:
-    """Benchmarks: each prints a table and writes the same figures with --json FILE."""
+@click.pass_context
+def bench(ctx: click.Context) -> None:
+    """Benchmarks: each prints a table and writes the same figures with --json FILE (progress with -v)."""
+    _setup_logging(ctx.obj["verbose"])
 
 
 def main() -> None:
