@@ -116,7 +116,8 @@ def run_world_bench(
 ) -> dict[str, Any]:
     """The figures of the module docstring, as a dict (plus counts and settings).
 
-    ``stage="screen"`` runs (and caches) only the screen, ``"world"`` the screen (cached) and
+    ``stage="oxides"`` compares the world's oxide formation enthalpies with experiment
+    (:mod:`.oxide_check`); ``stage="screen"`` runs (and caches) only the screen, ``"world"`` the screen (cached) and
     the world's truths; ``"recipes"`` only the recipe figure; ``"breakdown"`` the split of
     :mod:`.bench_world_breakdown` (screen and world cached); ``"all"`` reads the caches and
     computes every figure.
@@ -129,6 +130,13 @@ def run_world_bench(
     if stage == "recipes":
         return {**recipe_figures(references, workers=workers), "stage": "recipes", "wall_s": time.perf_counter() - t0}
     els = sorted(set(elements))
+    if stage == "oxides":
+        from lab_adapters.crystal.oxide_check import oxide_enthalpy_errors
+        from lab_adapters.crystal.synthesis import landscape_of
+
+        cache = cache_dir() / "bench-world"
+        world, _ = _world(references, els, PluginContext(work_dir=cache / "oxides", seed=seed, device="cpu"), cache)
+        return {**oxide_enthalpy_errors(landscape_of(world)), "stage": "oxides", "wall_s": time.perf_counter() - t0}
     ctx, proposals, cache, _root = _setup(references, n, seed, els)
     truth_cfg = TruthConfig(fmax=0.1, steps=TRUTH_STEPS)
     truths: dict[str, Any] = {}
