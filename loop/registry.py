@@ -28,7 +28,7 @@ __all__ = ["GROUPS", "available", "create", "load", "validate_options", "validat
 
 log = logging.getLogger(__name__)
 
-GROUPS = ("generators", "screens", "rankers", "labs", "potentials", "recipes", "commands")
+GROUPS = ("generators", "screens", "rankers", "labs", "potentials", "recipes", "estimators", "commands")
 _PREFIX = "crystaloop."
 _cache: dict[tuple[str, str], Any] = {}
 

@@ -38,22 +38,9 @@ def bench_world(
         raise InputDataError("perov-5 CSV not found (pass --perov5 none to skip)", source=str(csv))
     out = run_world_bench(references, csv, n=n, seed=seed, elements=[e.strip() for e in elements.split(",") if e.strip()], stage=stage,
                           workers=workers)
-    if stage == "recipes":
-        _echo_recipes(out)
-        if json_path is not None:
-            json_path.write_text(json.dumps(out, indent=1))
-            click.echo(f"wrote {json_path}")
-        return
-    if stage == "oxides":
-        for row in out["oxides"]:
-            click.echo(f"  {row['formula']:<10} world {row['world']:+.3f}  experiment {row['experiment']:+.3f} eV/atom  "
-                       f"error {row['error_per_o']:+.3f} eV per O")
-        click.echo(f"  a uniform O2 shift would be {out['uniform_shift_per_o']:+.3f} eV per O (least squares)")
-        if json_path is not None:
-            json_path.write_text(json.dumps(out, indent=1))
-        return
-    if stage == "breakdown":
-        _echo_breakdown(out)
+    echo = {"recipes": _echo_recipes, "oxides": _echo_oxides, "breakdown": _echo_breakdown}.get(stage)
+    if echo is not None:
+        echo(out)
         if json_path is not None:
             json_path.write_text(json.dumps(out, indent=1))
             click.echo(f"wrote {json_path}")
@@ -80,6 +67,13 @@ def _echo_recipes(out: dict) -> None:
     if "recipe_best_vs_default_yield_gain" in out:
         click.echo(f"recipes ({out['recipe_n_targets']} known ternaries, yields read from XRD): default {out['recipe_default_yield']:.3f}, "
                    f"best {out['recipe_best_yield']:.3f}, gain {out['recipe_best_vs_default_yield_gain']:.3f}")
+
+
+def _echo_oxides(out: dict) -> None:
+    for row in out["oxides"]:
+        click.echo(f"  {row['formula']:<10} world {row['world']:+.3f}  experiment {row['experiment']:+.3f} eV/atom  "
+                   f"error {row['error_per_o']:+.3f} eV per O")
+    click.echo(f"  a uniform O2 shift would be {out['uniform_shift_per_o']:+.3f} eV per O (least squares)")
 
 
 def _echo_breakdown(out: dict) -> None:

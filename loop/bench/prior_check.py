@@ -4,7 +4,7 @@ For a campaign config with a crystal lab (default ``experiments/crystal_demo.yam
 round's proposals of each seed (the config's generator, untrained, ``proposals`` per seed,
 campaign seed ``base + i``), their truth from the config's crystal lab (cached per candidate
 id), and for each ``--steps`` value the ranker's short-relaxation estimate
-(:class:`surrogates.models.hull_estimate.HullEstimator`). A proposal is a *hit* when its true
+(the ``hull`` estimator plug-in, :class:`surrogates.models.hull_estimate.HullEstimator`). A proposal is a *hit* when its true
 ``e_hull`` meets the goal's ``e_hull`` bound. Reported per ``steps``:
 
 - ``auc``: the probability that a random hit has a lower estimate than a random miss;
@@ -68,7 +68,6 @@ def run_prior_check(config: CampaignConfig, seeds: int, steps: Sequence[int], *,
     """Proposals, truth and estimates (see the module docstring); returns the JSON report."""
     from loop import registry
     from loop.interfaces import PluginContext
-    from surrogates.models.hull_estimate import HullEstimateConfig, HullEstimator
 
     if config.lab is None or config.lab.kind != "crystal":
         kind = None if config.lab is None else config.lab.kind
@@ -94,7 +93,8 @@ def run_prior_check(config: CampaignConfig, seeds: int, steps: Sequence[int], *,
         rows = {}
         systems = {tuple(sorted(e.symbol for e in c.structure.composition.elements)) for c in cands if c.structure is not None}
         for n_steps in steps:
-            est = HullEstimator(HullEstimateConfig(steps=int(n_steps), cache_dir=str(work / "estimates")), base_ctx)
+            est: Any = registry.create("estimators", {"kind": "hull", "options": {
+                "steps": int(n_steps), "cache_dir": str(work / "estimates")}}, base_ctx)
             for system in systems:  # the hulls are built (once) before the clock starts
                 est.hull(list(system))
             t0 = time.perf_counter()

@@ -50,7 +50,9 @@ class HullEstimateConfig(BaseModel):
 
 
 class HullEstimator:
-    """``e_hull`` estimates per candidate id (see module docstring)."""
+    """``e_hull`` estimates per candidate id (see module docstring); plug-in ``estimators/hull``."""
+
+    Config = HullEstimateConfig
 
     def __init__(self, config: HullEstimateConfig, context: Any) -> None:
         from loop.tables import cache_dir

@@ -28,3 +28,15 @@ def test_goal_bound_is_read_from_the_committed_config():
     assert goal_e_hull_bound(cfg, default=0.05) == pytest.approx(0.05)
     with pytest.raises(ConfigError, match="e_hull"):
         goal_e_hull_bound(load_config(EXPERIMENTS / "demo.yaml"), default=None)
+
+
+def test_the_estimate_is_a_plug_in_resolved_through_the_registry(tmp_path):
+    """loop/bench reaches the ranker's e_hull estimator by name, with validated options."""
+    from loop import registry
+    from loop.interfaces import PluginContext
+
+    ctx = PluginContext(work_dir=tmp_path, seed=0)
+    est = registry.create("estimators", {"kind": "hull", "options": {"steps": 3, "cache_dir": str(tmp_path)}}, ctx)
+    assert type(est).__name__ == "HullEstimator" and est.config.steps == 3
+    with pytest.raises(ConfigError, match="stepz"):
+        registry.create("estimators", {"kind": "hull", "options": {"stepz": 3}}, ctx)
