@@ -453,11 +453,8 @@ class XRDAnalyzer:
                 if p > cfg.alpha:
                     ph.texture = None
                     best = (chi2_0, None, st)
-            if ph.texture is None:
-                st = best[2]
-                st.r[j] = 1.0
-            else:
-                st = best[2]
+            st = best[2]
+            if ph.texture is not None:
                 logger.debug("texture: %s along %s, r %.3f", ph.name, ph.texture.direction, st.r[j])
         return st
 

@@ -14,6 +14,7 @@ from pathlib import Path
 import click
 
 from lab_adapters.xrd.analyze import AnalysisConfig, XRDAnalyzer
+from lab_adapters.xrd.measured import combine_references
 from lab_adapters.xrd.readers import read_pattern
 from lab_adapters.xrd.references import load_references
 from loop.errors import CrystaloopError
@@ -32,8 +33,9 @@ def xrd() -> None:
 
 @xrd.command(name="analyze")
 @click.argument("patterns", nargs=-1, required=True, type=click.Path(dir_okay=False, path_type=Path))
-@click.option("--references", "references", required=True, type=click.Path(file_okay=False, path_type=Path),
-              help="folder of reference CIFs; each phase is named after its file stem")
+@click.option("--references", "references", required=True, multiple=True, type=click.Path(file_okay=False, path_type=Path),
+              help="folder of reference CIFs; each phase is named after its file stem; repeatable (a name "
+              "already taken by an earlier folder is skipped)")
 @click.option("--wavelength", default=None, help="CuKa (K-alpha1 + K-alpha2), CuKa1, MoKa, ... or Angstrom; "
               "used when the file stores none (default then: CuKa, and the output says so)")
 @click.option("--force-wavelength", is_flag=True, help="use --wavelength even where it contradicts the file")
@@ -49,7 +51,7 @@ def xrd() -> None:
 @click.option("--plot-dir", default=None, type=click.Path(file_okay=False, path_type=Path),
               help="folder for a PNG plot of each fit (default: beside the JSON file, else none)")
 def analyze_command(
-    patterns: tuple[Path, ...], references: Path, wavelength: str | None, force_wavelength: bool,
+    patterns: tuple[Path, ...], references: tuple[Path, ...], wavelength: str | None, force_wavelength: bool,
     target: str | None, elements: str | None, texture: tuple[str, ...], json_path: Path | None,
     plot_dir: Path | None,
 ) -> None:
@@ -57,7 +59,9 @@ def analyze_command(
     from lab_adapters.xrd.plot import plot_fit
 
     try:
-        refs = load_references(references)
+        refs = load_references(references[0])
+        for folder in references[1:]:
+            refs = combine_references(refs, load_references(folder))
         if elements:
             refs = refs.within(e.strip() for e in elements.split(",") if e.strip())
         config = texture_config(texture, refs.names)

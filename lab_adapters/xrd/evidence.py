@@ -44,9 +44,9 @@ left to it must match its model's centroid:
 
     position_rms = sqrt( sum_R V_R (c_R(u+) - c_R(v))^2 / sum_R V_R ) / FWHM <= POSITION_MAX = 0.5,
 
-with ``c_R`` the centroid over region ``R`` and ``V_R`` its model counts. On the Dara set the
-phases that are in the samples score at most 0.40 (V2O5 beside unreferenced In2O3) and
-mostly under 0.2. The distractors that take Bi2O3's lines score 1.5-5.6.
+with ``c_R`` the centroid over region ``R`` and ``V_R`` its model counts. On the Dara set it
+refuses the distractors that took Bi2O3's lines and keeps every phase that is in the samples
+(docs/benchmarks.md).
 
 **Overlapped phases.** A real minor phase whose strongest lines sit under a major phase's
 (a perovskite beside a spinel) also scores low. Its only evidence is in intensity ratios: the
@@ -61,7 +61,7 @@ below ``min_support`` is still supported when all three of these hold:
   the phase's windowed curve exceeds 1 % of its maximum.
 
 Measured patterns with unmodelled phases, texture or profile misfit sit far above
-reduced chi^2 3 (the Dara set: 5-360), so there the strict rule alone applies.
+reduced chi^2 3, so there the strict rule alone applies.
 """
 
 from __future__ import annotations

@@ -115,3 +115,20 @@ def test_analyze_refines_texture_on_request(tmp_path):
     assert bad.exit_code != 0 and "--texture" in bad.output and "Nope" in bad.output
     bad = CliRunner().invoke(xrd, ["analyze", str(pat), "--references", str(refs), "--texture", "CaO=1,2"])
     assert bad.exit_code != 0 and "Miller" in bad.output
+
+
+def test_analyze_takes_several_reference_folders(tmp_path):
+    first, second = tmp_path / "refs", tmp_path / "more"
+    first.mkdir()
+    second.mkdir()
+    LISTED["MnO"].to(filename=str(first / "MnO.cif"))
+    LISTED["TiO2_rutile"].to(filename=str(second / "TiO2_rutile.cif"))
+    LISTED["CaO"].to(filename=str(second / "MnO.cif"))  # a name the first folder took: skipped
+    pat = simulate_pattern([PhaseComponent(LISTED["MnO"], 0.4), PhaseComponent(LISTED["TiO2_rutile"], 0.6)], seed=0)
+    xy = write_xy(pat, tmp_path / "two.xy")
+    out = tmp_path / "two.json"
+    res = CliRunner().invoke(xrd, ["analyze", str(xy), "--references", str(first), "--references", str(second),
+                                   "--json", str(out)])
+    assert res.exit_code == 0, res.output
+    phases = {p["name"]: p["formula"] for p in json.loads(out.read_text())["patterns"][0]["phases"]}
+    assert phases == {"MnO": "MnO", "TiO2_rutile": "TiO2"}
