@@ -535,25 +535,10 @@ class Campaign:
             self.record_provenance()
 
     def record_provenance(self) -> dict[str, dict[str, Any]]:
-        """Each stage's :meth:`~loop.interfaces.Plugin.provenance` (screen, labs): ledger meta ``provenance``
-        and MLflow tags ``crystaloop.references.<stage>`` (the label, or the fallback's name)."""
-        stages: dict[str, Any] = {"screen": self.screen}
-        if self.config.lab_specs():
-            stages.update({"lab" if len(self.labs) == 1 else f"lab:{n}": lab for n, lab in self.labs.items()})
-        out: dict[str, dict[str, Any]] = {}
-        for stage, plugin in stages.items():
-            fn = getattr(plugin, "provenance", None)
-            try:
-                prov = fn() if callable(fn) else None
-            except Exception as exc:  # an unreadable reference file is the stage's error when it is used, not here
-                log.warning("provenance of %s: %s", stage, exc)
-                prov = {"source": f"unreadable ({exc})"}
-            if prov is not None:
-                out[stage] = prov
-                log.info("references of %s: %s", stage, prov.get("label", prov.get("source")))
-        self.ledger.set_meta("provenance", out)
-        self.tracker.set_tags({f"crystaloop.references.{s}": p.get("label", p.get("source", "")) for s, p in out.items()})
-        return out
+        """Each stage's reference provenance, into the ledger and MLflow (:mod:`.provenance`)."""
+        from loop.campaign.provenance import record_provenance
+
+        return record_provenance(self)
 
     # -- ask / tell ---------------------------------------------------------------------
     def suggest(self, n: int | None = None) -> list[ExperimentRequest]:
