@@ -68,6 +68,7 @@ def cli(ctx: click.Context, verbose: int) -> None:
     """crystaloop: closed-loop active learning for self-driving materials labs."""
     ctx.ensure_object(dict)
     ctx.obj["verbose"] = verbose
+    _setup_logging(verbose)  # every command, plug-in commands included; campaign commands add their log file
 
 
 def _run(campaign, quiet: bool) -> None:  # type: ignore[no-untyped-def]
@@ -284,10 +285,8 @@ def config_reference_cmd() -> None:
 
 
 @cli.group()
-@click.pass_context
-def bench(ctx: click.Context) -> None:
+def bench() -> None:
     """Benchmarks: each prints a table and writes the same figures with --json FILE (progress with -v)."""
-    _setup_logging(ctx.obj["verbose"])
 
 
 def main() -> None:
