@@ -70,9 +70,13 @@ def _echo_recipes(out: dict) -> None:
 
 
 def _echo_oxides(out: dict) -> None:
+    for metal, line in out.get("correction", {}).items():
+        pts = ", ".join(f"{p['formula']} (ox {p['ox']:.2f}) {-p['error_per_metal']:+.3f}" for p in line["points"])
+        click.echo(f"  oxidation correction of {metal}, eV per {metal} atom: {pts}")
     for row in out["oxides"]:
+        before = f"  (uncorrected {row['uncorrected_error_per_o']:+.3f})" if "uncorrected_error_per_o" in row else ""
         click.echo(f"  {row['formula']:<10} world {row['world']:+.3f}  experiment {row['experiment']:+.3f} eV/atom  "
-                   f"error {row['error_per_o']:+.3f} eV per O")
+                   f"error {row['error_per_o']:+.3f} eV per O{before}")
     click.echo(f"  a uniform O2 shift would be {out['uniform_shift_per_o']:+.3f} eV per O (least squares)")
 
 

@@ -136,7 +136,8 @@ def run_world_bench(
 
         cache = cache_dir() / "bench-world"
         world, _ = _world(references, els, PluginContext(work_dir=cache / "oxides", seed=seed, device="cpu"), cache)
-        return {**oxide_enthalpy_errors(landscape_of(world)), "stage": "oxides", "wall_s": time.perf_counter() - t0}
+        return {**oxide_enthalpy_errors(landscape_of(world), world.correction), "correction": world.correction.summary(),
+                "stage": "oxides", "wall_s": time.perf_counter() - t0}
     ctx, proposals, cache, _root = _setup(references, n, seed, els)
     truth_cfg = TruthConfig(fmax=0.1, steps=TRUTH_STEPS)
     truths: dict[str, Any] = {}

@@ -25,8 +25,12 @@ from loop.errors import InputDataError
 __all__ = ["oxide_enthalpy_errors"]
 
 
-def oxide_enthalpy_errors(land: Any) -> dict[str, Any]:  # noqa: ANN401 - an EnergyLandscape
-    """``{"oxides": [{formula, world, experiment, error_per_o}], "uniform_shift_per_o": s}`` for ``land``."""
+def oxide_enthalpy_errors(land: Any, correction: Any = None) -> dict[str, Any]:  # noqa: ANN401 - an EnergyLandscape
+    """``{"oxides": [{formula, world, experiment, error_per_o[, uncorrected_error_per_o]}], "uniform_shift_per_o": s}``.
+
+    ``correction``: the world's :class:`~.oxidation_correction.OxidationCorrection`; when given,
+    each row also carries the error without it.
+    """
     from lab_adapters.crystal.precursors import experimental_enthalpy
 
     rows = []
@@ -40,8 +44,11 @@ def oxide_enthalpy_errors(land: Any) -> dict[str, Any]:  # noqa: ANN401 - an Ene
             continue
         world = float(land.lowest(formula).energy_per_atom)
         x_o = comp["O"] / comp.num_atoms
-        rows.append({"formula": formula, "world": round(world, 4), "experiment": round(h_exp, 4),
-                     "error_per_o": round((world - h_exp) / x_o, 4), "x_o": x_o})
+        row = {"formula": formula, "world": round(world, 4), "experiment": round(h_exp, 4),
+               "error_per_o": round((world - h_exp) / x_o, 4), "x_o": x_o}
+        if correction is not None:
+            row["uncorrected_error_per_o"] = round((world - correction.per_atom(comp) - h_exp) / x_o, 4)
+        rows.append(row)
     x = np.array([r.pop("x_o") for r in rows])
     d = np.array([r["world"] - r["experiment"] for r in rows])
     shift = float(x @ d / (x @ x)) if len(rows) else float("nan")

@@ -415,7 +415,7 @@ _LANDSCAPES: dict[str, EnergyLandscape] = {}
 def landscape_of(world: Any) -> EnergyLandscape:
     """The energy landscape of a :class:`~lab_adapters.crystal.world.World`: its hull phases by formation
     energy, named by ``world.phase_label`` (what the lab's XRD references are called); gases kept."""
-    key = getattr(world, "key", None) or str(id(world))
+    key = f"{world.key}-{world.energy_tag}" if hasattr(world, "energy_tag") else str(id(world))
     if key not in _LANDSCAPES:
         diagram = world.hull.diagram
         phases, seen = [], set()

@@ -2,11 +2,11 @@
 
 For a candidate structure relaxed with the world's potential (positions and cell, FIRE):
 
-- ``energy_per_atom`` ``E = E_pot + delta`` (eV/atom: the potential's energy plus the
-  world's hidden error, :meth:`World.energy_per_atom`), ``formation_energy``
-  ``E - sum_el x_el mu_el`` and ``e_hull`` (eV/atom, negative below the world's hull) from
-  :class:`surrogates.hull.Hull`; ``model_e_hull`` is the same without the hidden error
-  (``E_pot`` on :attr:`World.model_hull`), for ``crystaloop bench world`` only;
+- ``energy_per_atom`` ``E = E_pot + C + delta`` (eV/atom: the potential's energy, the world's
+  oxidation-state correction and its hidden error, :meth:`World.energy_per_atom`),
+  ``formation_energy`` ``E - sum_el x_el mu_el`` and ``e_hull`` (eV/atom, negative below the
+  world's hull) from :class:`surrogates.hull.Hull`; ``model_e_hull`` is the same without the
+  hidden error (``E_pot + C`` on :attr:`World.model_hull`), for ``crystaloop bench world`` only;
 - ``density`` (g/cm^3) of the relaxed cell;
 - ``magmom``: mean magnetic moment ``sum_i |m_i| / N`` (mu_B/atom) where the potential
   predicts site moments (CHGNet does), else None;
@@ -15,7 +15,8 @@ For a candidate structure relaxed with the world's potential (positions and cell
   ``s`` in ``eos_strains`` (internal coordinates frozen, so ``B0`` is the unrelaxed-ion value).
 
 These are the lab's private truth: the lab uses ``e_hull`` to decide what forms, and never
-reports an energy as a measurement. Results are cached per candidate id as JSON in ``<world dir>/truth/<settings>/<id>.json``.
+reports an energy as a measurement. Results are cached per candidate id as JSON in
+``<world dir>/truth/<settings>-<energy model>/<id>.json``.
 """
 
 from __future__ import annotations
@@ -111,7 +112,7 @@ def bulk_modulus(structure: Structure, potential: Potential, strains: list[float
 
 def _cache_path(world: World, config: TruthConfig, candidate_id: str) -> Path:
     safe = "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in candidate_id)
-    return world.directory / "truth" / config.key() / f"{safe}.json"
+    return world.directory / "truth" / f"{config.key()}-{world.energy_tag}" / f"{safe}.json"
 
 
 def ground_truth(candidate: Candidate, world: World, potential: Potential, config: TruthConfig | None = None) -> CandidateTruth:
@@ -160,6 +161,6 @@ def _compute(candidate: Candidate, world: World, potential: Potential, cfg: Trut
         density=float(s.density),
         magmom=magmom,
         bulk_modulus=bulk_modulus(s, potential, cfg.eos_strains),
-        model_e_hull=world.model_hull.e_above_hull(comp, res.energy_per_atom),
+        model_e_hull=world.model_hull.e_above_hull(comp, world.model_energy_per_atom(s, res.energy_per_atom)),
         converged=res.converged,
     )

@@ -17,10 +17,13 @@ Reference phases, in order of preference:
   of :mod:`lab_adapters.crystal.prototypes` (the fallback; logged as such, and
   :attr:`World.reference_source` says ``prototypes``).
 
-The world's energy of a relaxed structure ``s`` is ``E_world(s) = E_pot(s) + delta(s)``:
+The world's energy of a relaxed structure ``s`` is ``E_world(s) = E_pot(s) + C(X) + delta(s)``:
 the potential's energy per atom (CHGNet r2SCAN in the lab by default, not the screen's
-CHGNet 0.3.0) plus the hidden error of :mod:`lab_adapters.crystal.hidden_error`. The hull is
-pymatgen's ``PhaseDiagram`` over the references' world energies (:class:`surrogates.hull.Hull`).
+CHGNet 0.3.0), the oxidation-state correction ``C`` of its composition ``X``
+(:mod:`lab_adapters.crystal.oxidation_correction`, fitted on the world's binary oxides against
+experiment; ``oxidation_correction: false`` turns it off), and the hidden error ``delta`` of
+:mod:`lab_adapters.crystal.hidden_error`. The hull is pymatgen's ``PhaseDiagram`` over the
+references' world energies (:class:`surrogates.hull.Hull`).
 
 >>> world = build_world(WorldConfig(elements=["Li", "O"]), potential)   # doctest: +SKIP
 >>> world.hull.e_above_hull("Li2O2", -4.5)                               # doctest: +SKIP
@@ -40,6 +43,7 @@ from pydantic import Field, field_validator
 from pymatgen.core import Composition, Element, Structure
 
 from lab_adapters.crystal.hidden_error import HiddenError, HiddenErrorConfig
+from lab_adapters.crystal.oxidation_correction import OxidationCorrection, fit_oxidation_correction
 from lab_adapters.crystal.prototypes import IONIC_PROTOTYPES, ionic_prototypes
 from loop.elements import element_symbols
 from loop.errors import StructureError
@@ -73,6 +77,9 @@ class WorldConfig(PluginConfig):
     )
     max_disordered_atoms: int = Field(120, ge=1, description="atom cap of the ordered supercell of a disordered CIF")
     hidden_error: HiddenErrorConfig | None = Field(None, description="the world's hidden smooth error (None: none)")
+    oxidation_correction: bool = Field(
+        True, description="correct the world's transition-metal oxides per oxidation state, fitted on its binary oxides against experiment"
+    )
 
     @field_validator("elements")
     @classmethod
@@ -135,27 +142,49 @@ def world_key(config: WorldConfig, ident: str, refs: list[Prototype]) -> str:
 class World:
     """A chemical system with its hull; ``directory`` holds the cache of this world.
 
-    ``hull`` is over world energies (potential plus hidden error); the error itself is kept
-    in a private attribute and reached only through :meth:`energy_per_atom`.
+    ``potential_hull`` holds the potential's energies alone (what is cached), ``model_hull``
+    adds the oxidation-state correction (the world without its hidden error), and ``hull``
+    the hidden error too. The error itself is kept in a private attribute and reached only
+    through :meth:`energy_per_atom`.
     """
 
-    def __init__(self, config: WorldConfig, model_hull: Hull, directory: Path, key: str) -> None:
+    def __init__(self, config: WorldConfig, potential_hull: Hull, directory: Path, key: str) -> None:
         self.config = config
         self.directory = directory
         self.key = key
         self.__error = HiddenError(config.hidden_error, config.elements) if config.hidden_error else None
-        self.model_hull = model_hull  # the potential's energies alone: the hull without the hidden error
+        self.potential_hull = potential_hull
+        self.correction = OxidationCorrection()
+        if config.oxidation_correction:
+            diagram = potential_hull.diagram
+            entries = {e.name: e for e in diagram.all_entries}
+            self.correction = fit_oxidation_correction(
+                [(p.composition, float(diagram.get_form_energy_per_atom(entries[p.name]))) for p in potential_hull.phases]
+            )
+        corrected = [ReferencePhase(p.name, p.structure, self.model_energy_per_atom(p.structure, p.energy_per_atom), p.converged)
+                     for p in potential_hull.phases]
+        self.model_hull = Hull(potential_hull.elements, corrected, potential_hull.potential)
         phases = [ReferencePhase(p.name, p.structure, p.energy_per_atom + self.hidden_error_of(p.structure), p.converged)
-                  for p in model_hull.phases]
-        self.hull = Hull(model_hull.elements, phases, model_hull.potential)
+                  for p in corrected]
+        self.hull = Hull(potential_hull.elements, phases, potential_hull.potential)
 
     def hidden_error_of(self, structure: Structure) -> float:
         """``delta(s)`` in eV/atom (0 without a hidden error)."""
         return self.__error(structure) if self.__error is not None else 0.0
 
-    def energy_per_atom(self, structure: Structure, model_energy_per_atom: float) -> float:
-        """The world's energy of a structure the world's potential relaxed: ``E_pot + delta``."""
-        return model_energy_per_atom + self.hidden_error_of(structure)
+    def model_energy_per_atom(self, structure: Structure, potential_energy_per_atom: float) -> float:
+        """The world's energy without its hidden error: ``E_pot + C``."""
+        return potential_energy_per_atom + self.correction.per_atom(structure.composition)
+
+    def energy_per_atom(self, structure: Structure, potential_energy_per_atom: float) -> float:
+        """The world's energy of a structure the world's potential relaxed: ``E_pot + C + delta``."""
+        return self.model_energy_per_atom(structure, potential_energy_per_atom) + self.hidden_error_of(structure)
+
+    @property
+    def energy_tag(self) -> str:
+        """Identifies the energy model on top of the cached relaxations (for caches of world energies)."""
+        payload = json.dumps(self.correction.summary(), sort_keys=True)
+        return hashlib.sha256(payload.encode()).hexdigest()[:8]
 
     @property
     def reference_source(self) -> str:
@@ -203,7 +232,7 @@ class World:
         return self.hull.covers(composition)
 
     def as_dict(self) -> dict[str, Any]:
-        return {"version": WORLD_VERSION, "key": self.key, "config": self.config.model_dump(mode="json"), "model_hull": self.model_hull.as_dict()}
+        return {"version": WORLD_VERSION, "key": self.key, "config": self.config.model_dump(mode="json"), "model_hull": self.potential_hull.as_dict()}
 
 
 def _relax_references(refs: list[Prototype], potential: Potential, config: WorldConfig) -> list[ReferencePhase]:
@@ -227,8 +256,9 @@ def build_world(config: WorldConfig, potential: Potential) -> World:
     refs = _references(config)
     ident = potential_identity(potential)
     key = world_key(config, ident, refs)
-    if key in _MEMO:
-        return _MEMO[key]
+    memo = f"{key}-c{int(config.oxidation_correction)}"  # the cache holds relaxations; the energy model sits on top
+    if memo in _MEMO:
+        return _MEMO[memo]
     directory = worlds_dir(config) / f"{'-'.join(config.elements)}-{key}"
     path = directory / "world.json"
     if path.is_file():
@@ -236,7 +266,7 @@ def build_world(config: WorldConfig, potential: Potential) -> World:
             data = json.loads(path.read_text())
             world = World(config, Hull.from_dict(data["model_hull"]), directory, key)
             log.info("world %s read from %s", world.hull.chemsys, path)
-            _MEMO[key] = world
+            _MEMO[memo] = world
             return world
         except (ValueError, KeyError, StructureError) as exc:
             log.warning("ignoring unreadable world cache %s: %s", path, exc)
@@ -261,5 +291,5 @@ def build_world(config: WorldConfig, potential: Potential) -> World:
         "world %s built in %.1f s: %d references, stable %s -> %s",
         hull.chemsys, time.perf_counter() - t0, len(hull.phases), [p.name for p in hull.stable_phases], path,
     )
-    _MEMO[key] = world
+    _MEMO[memo] = world
     return world

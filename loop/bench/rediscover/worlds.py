@@ -37,6 +37,10 @@ __all__ = ["HideShare", "RediscoveryWorld", "WorldSpec", "load_world"]
 
 log = logging.getLogger(__name__)
 
+LAB_PHYSICS_VERSION = 2
+"""Part of every world's cache key: bump when the simulated lab's physics changes (2: the world's
+oxidation-state correction), so cached campaign results and reachability are recomputed."""
+
 
 class HideShare(BaseModel):
     """Hide a random share of the world's compounds."""
@@ -121,7 +125,7 @@ class RediscoveryWorld:
         for p in sorted(self.folder.glob("*.cif")):
             h.update(p.name.encode())
             h.update(p.read_bytes())
-        h.update(repr((self.elements, self.hidden)).encode())
+        h.update(repr((self.elements, self.hidden, LAB_PHYSICS_VERSION)).encode())
         return h.hexdigest()[:12]
 
     def write_known(self, directory: Path) -> Path:
