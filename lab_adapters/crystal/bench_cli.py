@@ -78,6 +78,9 @@ def _echo_oxides(out: dict) -> None:
         click.echo(f"  {row['formula']:<10} world {row['world']:+.3f}  experiment {row['experiment']:+.3f} eV/atom  "
                    f"error {row['error_per_o']:+.3f} eV per O{before}")
     click.echo(f"  a uniform O2 shift would be {out['uniform_shift_per_o']:+.3f} eV per O (least squares)")
+    for row in out.get("redox", []):
+        temps = ", ".join(f"{atm} {'-' if t is None else f'{t:.0f} C'}" for atm, t in row.items() if atm not in ("reaction", "d_e_per_o"))
+        click.echo(f"  {row['reaction']:<28} dE {row['d_e_per_o']:+.3f} eV per O; favoured from: {temps}")
 
 
 def _echo_breakdown(out: dict) -> None:

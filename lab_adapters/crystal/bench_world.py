@@ -131,12 +131,13 @@ def run_world_bench(
         return {**recipe_figures(references, workers=workers), "stage": "recipes", "wall_s": time.perf_counter() - t0}
     els = sorted(set(elements))
     if stage == "oxides":
-        from lab_adapters.crystal.oxide_check import oxide_enthalpy_errors
+        from lab_adapters.crystal.oxide_check import oxide_enthalpy_errors, redox_temperatures
         from lab_adapters.crystal.synthesis import landscape_of
 
         cache = cache_dir() / "bench-world"
         world, _ = _world(references, els, PluginContext(work_dir=cache / "oxides", seed=seed, device="cpu"), cache)
-        return {**oxide_enthalpy_errors(landscape_of(world), world.correction), "correction": world.correction.summary(),
+        land = landscape_of(world)
+        return {**oxide_enthalpy_errors(land, world.correction), "correction": world.correction.summary(), "redox": redox_temperatures(land),
                 "stage": "oxides", "wall_s": time.perf_counter() - t0}
     ctx, proposals, cache, _root = _setup(references, n, seed, els)
     truth_cfg = TruthConfig(fmax=0.1, steps=TRUTH_STEPS)

@@ -22,7 +22,7 @@ from pymatgen.core import Composition
 
 from loop.errors import InputDataError
 
-__all__ = ["oxide_enthalpy_errors"]
+__all__ = ["oxide_enthalpy_errors", "redox_temperatures"]
 
 
 def oxide_enthalpy_errors(land: Any, correction: Any = None) -> dict[str, Any]:  # noqa: ANN401 - an EnergyLandscape
@@ -53,3 +53,42 @@ def oxide_enthalpy_errors(land: Any, correction: Any = None) -> dict[str, Any]: 
     d = np.array([r["world"] - r["experiment"] for r in rows])
     shift = float(x @ d / (x @ x)) if len(rows) else float("nan")
     return {"oxides": rows, "uniform_shift_per_o": round(shift, 4)}
+
+
+def redox_temperatures(land: Any, atmospheres: tuple[str, ...] = ("air", "Ar", "H2/Ar"),  # noqa: ANN401 - an EnergyLandscape
+                       t_range_c: tuple[float, float] = (100.0, 1500.0)) -> list[dict[str, Any]]:
+    """For each pair of a metal's binary oxides adjacent in oxidation state, the lowest temperature (deg C, 10 C
+    steps) at which the lower oxide + O2 is favoured in each atmosphere (None: not within ``t_range_c``).
+
+    ``dG(T) = [n_lo E(lo) - n_hi E(hi)] + n_O dmu_O(T, atmosphere)`` per reaction ``n_hi hi -> n_lo lo + n_O O``,
+    with the landscape's formation energies (its lowest phase per formula) and the oxygen chemical potential of
+    :func:`.atmosphere.delta_mu_o` (solids' own entropy left out, as in the furnace).
+    """
+    from lab_adapters.crystal.atmosphere import delta_mu_o
+    from lab_adapters.crystal.oxidation_correction import average_oxidation_states
+
+    by_metal: dict[str, list[tuple[float, str]]] = {}
+    for formula in sorted({p.composition.reduced_formula for p in land.phases}):
+        comp = Composition(formula)
+        symbols = {e.symbol for e in comp.elements}
+        if len(symbols) != 2 or "O" not in symbols:
+            continue
+        (metal,) = symbols - {"O"}
+        states = average_oxidation_states(formula)
+        if states is not None and states.get(metal, 0.0) > 0:
+            by_metal.setdefault(metal, []).append((states[metal], formula))
+    rows = []
+    for metal, oxides in sorted(by_metal.items()):
+        oxides.sort()
+        for (_, lo), (_, hi) in zip(oxides, oxides[1:], strict=False):
+            c_lo, c_hi = Composition(lo), Composition(hi)
+            n_hi, n_lo = c_lo[metal], c_hi[metal]  # the metal balanced: n_hi hi -> n_lo lo + n_o O
+            n_o = n_hi * c_hi["O"] - n_lo * c_lo["O"]
+            d_e = (n_lo * land.lowest(lo).energy_per_atom * c_lo.num_atoms - n_hi * land.lowest(hi).energy_per_atom * c_hi.num_atoms)
+            row: dict[str, Any] = {"reaction": f"{n_hi:g} {hi} -> {n_lo:g} {lo} + {n_o:g} O", "d_e_per_o": round(d_e / n_o, 4)}
+            for atm in atmospheres:
+                t_c = next((float(t) for t in np.arange(t_range_c[0], t_range_c[1] + 1e-9, 10.0)
+                            if d_e + n_o * delta_mu_o(float(t), atm) < 0), None)
+                row[atm] = t_c
+            rows.append(row)
+    return rows

@@ -15,8 +15,9 @@ For a candidate structure relaxed with the world's potential (positions and cell
   ``s`` in ``eos_strains`` (internal coordinates frozen, so ``B0`` is the unrelaxed-ion value).
 
 These are the lab's private truth: the lab uses ``e_hull`` to decide what forms, and never
-reports an energy as a measurement. Results are cached per candidate id as JSON in
-``<world dir>/truth/<settings>-<energy model>/<id>.json``.
+reports an energy as a measurement. Results are cached per candidate id as JSON in ``<world dir>/truth/<settings>/<id>.json``, with
+the potential's own energy, so a change of the world's energy model on top of the same
+relaxation (:attr:`World.energy_tag`) rescores the cached truth instead of relaxing again.
 """
 
 from __future__ import annotations
@@ -72,6 +73,8 @@ class CandidateTruth:
     model_e_hull: float | None = None
     converged: bool = False
     error: str | None = None
+    potential_energy_per_atom: float | None = None
+    energy_tag: str | None = None
 
     @property
     def relaxed(self) -> Structure | None:
@@ -112,19 +115,25 @@ def bulk_modulus(structure: Structure, potential: Potential, strains: list[float
 
 def _cache_path(world: World, config: TruthConfig, candidate_id: str) -> Path:
     safe = "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in candidate_id)
-    return world.directory / "truth" / f"{config.key()}-{world.energy_tag}" / f"{safe}.json"
+    return world.directory / "truth" / config.key() / f"{safe}.json"
 
 
 def ground_truth(candidate: Candidate, world: World, potential: Potential, config: TruthConfig | None = None) -> CandidateTruth:
     """The candidate's truth in ``world`` (cached on disk by candidate id)."""
     cfg = config or TruthConfig()
     path = _cache_path(world, cfg, candidate.id)
+    truth = None
     if path.is_file():
         try:
-            return CandidateTruth.from_dict(json.loads(path.read_text()))
+            cached = CandidateTruth.from_dict(json.loads(path.read_text()))
+            if cached.error is not None or cached.energy_tag == world.energy_tag:
+                return cached
+            if cached.potential_energy_per_atom is not None and cached.relaxed is not None:
+                truth = _scored(cached, world)
         except (ValueError, TypeError) as exc:
             log.warning("ignoring unreadable truth cache %s: %s", path, exc)
-    truth = _compute(candidate, world, potential, cfg)
+    if truth is None:
+        truth = _compute(candidate, world, potential, cfg)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(f".tmp{id(truth)}")
     tmp.write_text(json.dumps(truth.as_dict()))
@@ -145,22 +154,32 @@ def _compute(candidate: Candidate, world: World, potential: Potential, cfg: Trut
     if (res.error and not step_limit) or not math.isfinite(res.energy):
         return CandidateTruth(candidate.id, formula, None, error=res.error or "non-finite energy")
     s = res.structure
-    e = world.energy_per_atom(s, res.energy_per_atom)
-    comp = s.composition
     single = potential.predict([s])[0]
     magmom = None
     if single.magmoms is not None and len(single.magmoms) == len(s):
         magmom = float(np.abs(np.asarray(single.magmoms, dtype=float)).sum() / len(s))
-    return CandidateTruth(
+    truth = CandidateTruth(
         candidate_id=candidate.id,
-        formula=comp.reduced_formula,
+        formula=s.composition.reduced_formula,
         structure=s.as_dict(),
-        energy_per_atom=e,
-        formation_energy=world.hull.formation_energy_per_atom(comp, e),
-        e_hull=world.hull.e_above_hull(comp, e),
         density=float(s.density),
         magmom=magmom,
         bulk_modulus=bulk_modulus(s, potential, cfg.eos_strains),
-        model_e_hull=world.model_hull.e_above_hull(comp, world.model_energy_per_atom(s, res.energy_per_atom)),
         converged=res.converged,
+        potential_energy_per_atom=float(res.energy_per_atom),
     )
+    return _scored(truth, world)
+
+
+def _scored(truth: CandidateTruth, world: World) -> CandidateTruth:
+    """``truth`` with its world energies from its potential energy under the world's energy model."""
+    s = truth.relaxed
+    assert s is not None and truth.potential_energy_per_atom is not None
+    comp = s.composition
+    e = world.energy_per_atom(s, truth.potential_energy_per_atom)
+    truth.energy_per_atom = e
+    truth.formation_energy = world.hull.formation_energy_per_atom(comp, e)
+    truth.e_hull = world.hull.e_above_hull(comp, e)
+    truth.model_e_hull = world.model_hull.e_above_hull(comp, world.model_energy_per_atom(s, truth.potential_energy_per_atom))
+    truth.energy_tag = world.energy_tag
+    return truth

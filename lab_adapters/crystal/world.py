@@ -155,11 +155,11 @@ class World:
         self.__error = HiddenError(config.hidden_error, config.elements) if config.hidden_error else None
         self.potential_hull = potential_hull
         self.correction = OxidationCorrection()
-        if config.oxidation_correction:
-            diagram = potential_hull.diagram
-            entries = {e.name: e for e in diagram.all_entries}
+        if config.oxidation_correction:  # fitted on the energies with the hidden error: its binary oxides land on experiment
+            noisy = Hull(potential_hull.elements, [ReferencePhase(p.name, p.structure, p.energy_per_atom + self.hidden_error_of(p.structure),
+                                                                  p.converged) for p in potential_hull.phases], potential_hull.potential)
             self.correction = fit_oxidation_correction(
-                [(p.composition, float(diagram.get_form_energy_per_atom(entries[p.name]))) for p in potential_hull.phases]
+                [(p.composition, noisy.formation_energy_per_atom(p.composition, p.energy_per_atom)) for p in noisy.phases]
             )
         corrected = [ReferencePhase(p.name, p.structure, self.model_energy_per_atom(p.structure, p.energy_per_atom), p.converged)
                      for p in potential_hull.phases]

@@ -93,3 +93,25 @@ def test_bulk_modulus_grows_with_stiffness(world, potential):
     b_li = bulk_modulus(li, potential, [-0.04, -0.02, 0.0, 0.02, 0.04])
     b_li2o = bulk_modulus(li2o, potential, [-0.04, -0.02, 0.0, 0.02, 0.04])
     assert b_li is not None and b_li2o is not None and 5 < b_li < b_li2o  # Li metal ~12 GPa, Li2O ~80 GPa
+
+
+class _NoRelax:
+    """A potential that must not be asked to relax (the cached relaxation is to be rescored)."""
+
+    def relax(self, *a, **k):
+        raise AssertionError("relaxed again")
+
+
+def test_a_cached_truth_under_another_energy_model_is_rescored_not_relaxed(world, potential):
+    li2o = next(p for p in world.stable_phases if p.formula == "Li2O")
+    cand = Candidate.from_structure(li2o.structure)
+    t = ground_truth(cand, world, potential, FAST)
+    path = next((world.directory / "truth").rglob(f"{cand.id}.json"))
+    data = json.loads(path.read_text())
+    assert data["energy_tag"] == world.energy_tag and data["potential_energy_per_atom"] is not None
+    data.update(energy_tag="another model", potential_energy_per_atom=data["potential_energy_per_atom"] + 0.1)
+    path.write_text(json.dumps(data))
+    t2 = ground_truth(cand, world, _NoRelax(), FAST)
+    assert t2.energy_per_atom == pytest.approx(t.energy_per_atom + 0.1)
+    assert t2.e_hull == pytest.approx(t.e_hull + 0.1, abs=1e-6) and t2.bulk_modulus == t.bulk_modulus
+    assert json.loads(path.read_text())["energy_tag"] == world.energy_tag  # written back under the current model

@@ -24,3 +24,19 @@ def test_errors_per_o_and_a_uniform_shift():
     assert -0.4 < out["uniform_shift_per_o"] < 0.0  # one shift cannot fit an error that only MnO2 has
     uniform = oxide_enthalpy_errors(EnergyLandscape([_phase("MnO", -0.2), _phase("MnO2", -0.2)], ["Mn", "O"]))
     assert uniform["uniform_shift_per_o"] == pytest.approx(-0.2, abs=1e-3)
+
+
+def test_redox_temperatures_rise_when_the_higher_oxide_is_overbound():
+    from lab_adapters.crystal.oxide_check import redox_temperatures
+
+    def rows(err):
+        land = EnergyLandscape([_phase("MnO2", err), _phase("Mn2O3", 0.0), _phase("Mn3O4", 0.0), _phase("MnO", 0.0)], ["Mn", "O"])
+        return {r["reaction"]: r for r in redox_temperatures(land)}
+
+    exp, over = rows(0.0), rows(-0.1)
+    assert set(exp) == {"2 MnO2 -> 1 Mn2O3 + 1 O", "3 Mn2O3 -> 2 Mn3O4 + 1 O", "1 Mn3O4 -> 3 MnO + 1 O"}
+    key = "2 MnO2 -> 1 Mn2O3 + 1 O"
+    # on experiment's enthalpies MnO2 gives Mn2O3 in air near 500 C (reality: ~530 C); inert gas lowers it
+    assert 400 <= exp[key]["air"] <= 600 and exp[key]["Ar"] < exp[key]["air"]
+    assert over[key]["air"] is not None and over[key]["air"] > exp[key]["air"] + 300  # MnO2 overbound by 0.1 eV per O survives far hotter
+    assert exp["1 Mn3O4 -> 3 MnO + 1 O"]["air"] is None  # MnO never forms in air below 1500 C
