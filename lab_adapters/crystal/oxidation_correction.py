@@ -50,7 +50,7 @@ from pymatgen.core import Composition, Element
 
 from loop.errors import InputDataError
 
-__all__ = ["MetalLine", "OxidationCorrection", "average_oxidation_states", "fit_oxidation_correction"]
+__all__ = ["MetalLine", "OxidationCorrection", "average_oxidation_states", "fit_oxidation_correction", "is_anion"]
 
 log = logging.getLogger(__name__)
 
@@ -97,7 +97,7 @@ class OxidationCorrection:
             return 0.0
         comp = Composition(composition)
         symbols = {e.symbol for e in comp.elements}
-        if "O" not in symbols or not symbols & set(self.lines) or any(_is_anion(s) for s in symbols - {"O"}):
+        if "O" not in symbols or not symbols & set(self.lines) or any(is_anion(s) for s in symbols - {"O"}):
             return 0.0
         states = average_oxidation_states(comp.reduced_formula)
         if states is None:
@@ -111,7 +111,7 @@ class OxidationCorrection:
                 for m, ln in sorted(self.lines.items())}
 
 
-def _is_anion(symbol: str) -> bool:
+def is_anion(symbol: str) -> bool:
     el = Element(symbol)
     return el.is_halogen or el.is_chalcogen or symbol in ("N", "P", "H", "C")
 

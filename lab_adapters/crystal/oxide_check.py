@@ -60,12 +60,13 @@ def redox_temperatures(land: Any, atmospheres: tuple[str, ...] = ("air", "Ar", "
     """For each pair of a metal's binary oxides adjacent in oxidation state, the lowest temperature (deg C, 10 C
     steps) at which the lower oxide + O2 is favoured in each atmosphere (None: not within ``t_range_c``).
 
-    ``dG(T) = [n_lo E(lo) - n_hi E(hi)] + n_O dmu_O(T, atmosphere)`` per reaction ``n_hi hi -> n_lo lo + n_O O``,
-    with the landscape's formation energies (its lowest phase per formula) and the oxygen chemical potential of
-    :func:`.atmosphere.delta_mu_o` (solids' own entropy left out, as in the furnace).
+    ``dG(T) = [n_lo G(lo, T) - n_hi G(hi, T)] + n_O dmu_O(T, atmosphere)`` per reaction ``n_hi hi -> n_lo lo + n_O O``,
+    with the furnace's free energies ``G = E - T S_rel`` (the landscape's lowest phase per formula, the solids'
+    entropy of :mod:`.oxide_entropy`) and the oxygen chemical potential of :func:`.atmosphere.delta_mu_o`.
     """
     from lab_adapters.crystal.atmosphere import delta_mu_o
     from lab_adapters.crystal.oxidation_correction import average_oxidation_states
+    from lab_adapters.crystal.oxide_entropy import relative_entropy_per_atom
 
     by_metal: dict[str, list[tuple[float, str]]] = {}
     for formula in sorted({p.composition.reduced_formula for p in land.phases}):
@@ -85,10 +86,11 @@ def redox_temperatures(land: Any, atmospheres: tuple[str, ...] = ("air", "Ar", "
             n_hi, n_lo = c_lo[metal], c_hi[metal]  # the metal balanced: n_hi hi -> n_lo lo + n_o O
             n_o = n_hi * c_hi["O"] - n_lo * c_lo["O"]
             d_e = (n_lo * land.lowest(lo).energy_per_atom * c_lo.num_atoms - n_hi * land.lowest(hi).energy_per_atom * c_hi.num_atoms)
+            d_s = (n_lo * relative_entropy_per_atom(c_lo) * c_lo.num_atoms - n_hi * relative_entropy_per_atom(c_hi) * c_hi.num_atoms)
             row: dict[str, Any] = {"reaction": f"{n_hi:g} {hi} -> {n_lo:g} {lo} + {n_o:g} O", "d_e_per_o": round(d_e / n_o, 4)}
             for atm in atmospheres:
                 t_c = next((float(t) for t in np.arange(t_range_c[0], t_range_c[1] + 1e-9, 10.0)
-                            if d_e + n_o * delta_mu_o(float(t), atm) < 0), None)
+                            if d_e - (t + 273.15) * d_s + n_o * delta_mu_o(float(t), atm) < 0), None)
                 row[atm] = t_c
             rows.append(row)
     return rows

@@ -12,7 +12,8 @@ docs/synthesis.md:
 2. **Reaction path** (:mod:`.reactions`, ARROWS): pairwise reactions, the largest driving
    force first, in the grand potential of the atmosphere's oxygen; carbonates, hydroxides and
    nitrates enter as their oxide residue with an effective energy lowered by their
-   decomposition free energy ``dG_dec(T)`` (released CO2/H2O/NO2).
+   decomposition free energy ``dG_dec(T)`` (released CO2/H2O/NO2). Every oxide's energy is
+   its free energy at ``T``, ``E - T S_rel`` with the solids' entropy of :mod:`.oxide_entropy`.
 3. **Kinetics.** Each step s (driving force ``dG_s`` per atom, onset ``T_s``: the mean
    reactivity temperature of its reactants, :func:`.precursors.reactive_temperature_c`) runs
    at the rate
@@ -46,6 +47,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from pymatgen.core import Composition, Structure
 
 from lab_adapters.crystal.atmosphere import K_B, delta_mu_o, normalize_atmosphere
+from lab_adapters.crystal.oxide_entropy import relative_entropy_per_atom
 from lab_adapters.crystal.precursors import VOLATILE, precursor, reactive_temperature_c
 from lab_adapters.crystal.reactions import (
     EnergyLandscape,
@@ -257,6 +259,7 @@ def synthesize_on(
     """What forms when ``recipe`` is run for ``target`` on ``land`` (see the module docs)."""
     validate_recipe(recipe, land, config.furnace, target.composition)
     t_c, hours = float(recipe.temperature_c or 25.0), float(recipe.time_h or 0.0)
+    land, target = _at_temperature(land, target, t_c)
     mu_raw = delta_mu_o(t_c, recipe.atmosphere)
     mu = land.open_mu(mu_raw)
     furnace = _Furnace(land, t_c, mu, config.tammann)
@@ -377,6 +380,24 @@ def _volatile_loss(
         free = k_v / (k_v + k_r) * (1.0 - math.exp(-(k_v + k_r) * hours))
         lost[el] = free + (1.0 - free) * (1.0 - math.exp(-config.bound_volatility * k_v * hours))
     return lost
+
+
+_AT_T: dict[tuple[int, float], tuple[EnergyLandscape, EnergyLandscape]] = {}
+
+
+def _at_temperature(land: EnergyLandscape, target: Target, t_c: float) -> tuple[EnergyLandscape, Target]:
+    """``land`` and ``target`` with the solids' entropy at ``t_c``: ``G = E - T S_rel`` (:mod:`.oxide_entropy`)."""
+    t_k = t_c + 273.15
+    key = (id(land), round(t_c, 1))
+    hit = _AT_T.get(key)
+    if hit is None or hit[0] is not land:
+        if len(_AT_T) > 256:
+            _AT_T.clear()
+        phases = [LandscapePhase(p.name, p.composition, p.energy_per_atom - t_k * relative_entropy_per_atom(p.composition), p.structure)
+                  for p in land.phases]
+        hit = _AT_T[key] = (land, EnergyLandscape(phases, land.elements))
+    shifted = target.energy_per_atom - t_k * relative_entropy_per_atom(target.composition)
+    return hit[1], Target(target.composition, shifted, target.structure, target.landscape_name)
 
 
 def _target_solid(land: EnergyLandscape, target: Target, furnace: _Furnace) -> Solid:

@@ -101,8 +101,8 @@ def test_gain_is_best_screened_recipe_minus_default_on_fresh_seeds():
 def test_recipe_optimisation_finds_what_a_poor_default_misses(land):
     cfg = SynthesisConfig()
     targets = [Target(Composition(f), LI_MN_O[f], None, f) for f in ("LiMn2O4", "Li2MnO3")]
-    # ~790 C: MnO2 turns to Mn2O3 before it meets Li2MnO3, and the last step is sluggish
-    hot = StoichiometricPlanner(StoichiometricPlanner.Config(margin_c=300.0), None)
+    # ~890 C in air: MnO2 turns to Mn3O4 before it meets Li2MnO3, and the last step is sluggish
+    hot = StoichiometricPlanner(StoichiometricPlanner.Config(margin_c=400.0), None)
 
     def report(planner):
         return recipe_best_vs_default_yield_gain(
@@ -111,7 +111,7 @@ def test_recipe_optimisation_finds_what_a_poor_default_misses(land):
 
     poor, good = report(hot), report(PLANNER)
     gains = {r["target"]: r["gain"] for r in poor.rows}
-    assert gains["LiMn2O4"] > 0.5 and poor.rows[0]["default_yield"] < 0.2  # a cooler variant forms the spinel
+    assert gains["LiMn2O4"] > 0.5 and poor.rows[0]["default_yield"] < 0.3  # a cooler variant forms the spinel
     assert poor.gain > good.gain and all(r["gain"] > -0.05 for r in good.rows)
 
 

@@ -38,5 +38,6 @@ def test_redox_temperatures_rise_when_the_higher_oxide_is_overbound():
     key = "2 MnO2 -> 1 Mn2O3 + 1 O"
     # on experiment's enthalpies MnO2 gives Mn2O3 in air near 500 C (reality: ~530 C); inert gas lowers it
     assert 400 <= exp[key]["air"] <= 600 and exp[key]["Ar"] < exp[key]["air"]
-    assert over[key]["air"] is not None and over[key]["air"] > exp[key]["air"] + 300  # MnO2 overbound by 0.1 eV per O survives far hotter
-    assert exp["1 Mn3O4 -> 3 MnO + 1 O"]["air"] is None  # MnO never forms in air below 1500 C
+    assert over[key]["air"] is not None and over[key]["air"] > exp[key]["air"] + 250  # MnO2 overbound by 0.1 eV per O survives far hotter
+    reduce = exp["1 Mn3O4 -> 3 MnO + 1 O"]["air"]
+    assert reduce is None or reduce > 1200  # MnO forms in air only far above the other two steps

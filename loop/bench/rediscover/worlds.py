@@ -37,9 +37,9 @@ __all__ = ["HideShare", "RediscoveryWorld", "WorldSpec", "load_world"]
 
 log = logging.getLogger(__name__)
 
-LAB_PHYSICS_VERSION = 3
+LAB_PHYSICS_VERSION = 4
 """Part of every world's cache key: bump when the simulated lab's physics changes (2: the world's
-oxidation-state correction; 3: fitted with the hidden error), so cached campaign results and reachability are recomputed."""
+oxidation-state correction; 3: fitted with the hidden error; 4: the solids' entropy in the furnace), so cached campaign results and reachability are recomputed."""
 
 
 class HideShare(BaseModel):
