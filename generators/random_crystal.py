@@ -2,7 +2,10 @@
 
 Each sample draws a space group uniformly from the allowed ones, then a composition
 uniformly from the counts that space group's Wyckoff multiplicities admit (charge-neutral
-when required: the same limits as the GFlowNet's environment), and places the atoms with
+when required: the same limits as the GFlowNet's environment); with ``draw: composition``
+it draws the reduced composition uniformly first, then a space group and cell that admit it
+(small cells admit few ternaries, so a space-group-first draw proposes mostly binaries).
+It places the atoms with
 pyxtal's ``from_random`` (random lattice and Wyckoff positions, distance checks; its draws come from a
 numpy generator seeded from the sample rng, so a seed replays the same crystals). A draw
 pyxtal cannot realise is redrawn, up to ``max_tries`` per sample.
@@ -11,9 +14,11 @@ pyxtal cannot realise is redrawn, up to ``max_tries`` per sample.
 from __future__ import annotations
 
 import logging
+import math
 import warnings
 from collections.abc import Mapping
-from typing import Any
+from functools import reduce
+from typing import Any, Literal
 
 import numpy as np
 from pydantic import Field
@@ -32,6 +37,11 @@ class RandomCrystalConfig(EnvConfig):
     """The chemical system and limits (shared with the GFlowNet) plus ``max_tries``."""
 
     max_tries: int = Field(10, ge=1, description="redraws per sample when pyxtal fails")
+    draw: Literal["space_group", "composition"] = Field(
+        "space_group",
+        description="space_group: a space group uniformly, then counts it admits; composition: a reduced "
+        "composition uniformly, then a space group and counts that realise it",
+    )
 
 
 def pyxtal_random(space_group: int, species: list[str], counts: list[int], seed: int) -> Structure | None:
@@ -50,7 +60,7 @@ def pyxtal_random(space_group: int, species: list[str], counts: list[int], seed:
 
 
 class RandomCrystalGenerator(Generator):
-    """Uniform space group and composition, pyxtal positions."""
+    """Uniform space group and composition (or composition first), pyxtal positions."""
 
     Config = RandomCrystalConfig
     name = "random_crystal"
@@ -59,12 +69,29 @@ class RandomCrystalGenerator(Generator):
     def __init__(self, config: RandomCrystalConfig | None = None, context: PluginContext | None = None) -> None:
         super().__init__(config, context)
         self.env = CrystalEnv(self.config, where="generator.options")
+        self._by_composition: list[list[tuple[int, int]]] | None = None
+
+    def compositions(self) -> list[list[tuple[int, int]]]:
+        """Per reduced composition, the (space group index, count vector index) pairs that realise it."""
+        if self._by_composition is None:
+            groups: dict[tuple[int, ...], list[tuple[int, int]]] = {}
+            for k in range(self.env.n_sg):
+                for j, v in enumerate(self.env._feas[k].vectors):
+                    g = reduce(math.gcd, (int(c) for c in v))
+                    groups.setdefault(tuple(int(c) // g for c in v), []).append((k, j))
+            self._by_composition = [groups[key] for key in sorted(groups)]
+        return self._by_composition
 
     def draw(self, rng: np.random.Generator) -> tuple[int, list[str], list[int]]:
         """A space group number, species and counts (conventional cell)."""
-        k = int(rng.integers(self.env.n_sg))
-        vectors = self.env._feas[k].vectors
-        counts = vectors[int(rng.integers(len(vectors)))]
+        if self.config.draw == "composition":
+            options = self.compositions()
+            pairs = options[int(rng.integers(len(options)))]
+            k, j = pairs[int(rng.integers(len(pairs)))]
+        else:
+            k = int(rng.integers(self.env.n_sg))
+            j = int(rng.integers(len(self.env._feas[k].vectors)))
+        counts = self.env._feas[k].vectors[j]
         species = [el for el, c in zip(self.env.elements, counts, strict=True) if c > 0]
         return self.env.space_groups[k], species, [int(c) for c in counts if c > 0]
 
