@@ -31,7 +31,6 @@ no pair has ``dG < -min_driving_force``. The sequence of assemblages is the reac
 
 from __future__ import annotations
 
-import functools
 import itertools
 from dataclasses import dataclass, field
 
@@ -41,6 +40,8 @@ from pymatgen.core import Composition, Element, Structure
 __all__ = ["EnergyLandscape", "LandscapePhase", "PathStage", "Solid", "grand_energy", "reaction_path"]
 
 OPEN = "O"
+GRAND_CACHE = 16
+"""Grand phase diagrams kept per landscape (one per oxygen potential: temperature x atmosphere)."""
 
 
 @dataclass(frozen=True)
@@ -105,6 +106,7 @@ class EnergyLandscape:
             raise ValueError(f"landscape phases with the same name: {dup}")
         self._entries = [PDEntry(p.composition, p.energy_per_atom * p.composition.num_atoms, name=p.name) for p in phases]
         self.diagram = PhaseDiagram(self._entries)
+        self._grand: dict[float, PhaseDiagram] = {}
 
     @classmethod
     def from_phase_diagram(cls, diagram: PhaseDiagram, structures: dict[str, Structure] | None = None) -> EnergyLandscape:
@@ -139,12 +141,21 @@ class EnergyLandscape:
     def e_above_hull(self, composition: Composition | str, energy_per_atom: float) -> float:
         return energy_per_atom - self.hull_energy(composition)
 
-    @functools.lru_cache(maxsize=64)  # noqa: B019 - a landscape lives as long as its world
     def grand(self, mu: float | None) -> PhaseDiagram:
-        """The (grand) phase diagram at oxygen chemical potential ``mu`` (``None``: closed)."""
+        """The (grand) phase diagram at oxygen chemical potential ``mu`` (``None``: closed).
+
+        Cached on the landscape (at most ``GRAND_CACHE`` potentials), so it goes with it.
+        """
         if mu is None or not self.has_open_oxygen:
             return self.diagram
-        return GrandPotentialPhaseDiagram(self._entries, {Element(OPEN): float(mu)})
+        key = float(mu)
+        hit = self._grand.pop(key, None)
+        if hit is None:
+            hit = GrandPotentialPhaseDiagram(self._entries, {Element(OPEN): key})
+        self._grand[key] = hit  # the most recent last
+        while len(self._grand) > GRAND_CACHE:
+            self._grand.pop(next(iter(self._grand)))
+        return hit
 
     def open_mu(self, mu: float | None) -> float | None:
         """``mu`` when oxygen is open in this landscape, else ``None``."""

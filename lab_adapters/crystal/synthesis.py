@@ -383,19 +383,22 @@ def _volatile_loss(
 
 
 _AT_T: dict[tuple[int, float], tuple[EnergyLandscape, EnergyLandscape]] = {}
+_AT_T_SIZE = 8
+"""Landscapes at temperature kept (the most recent; each holds its own grand diagrams)."""
 
 
 def _at_temperature(land: EnergyLandscape, target: Target, t_c: float) -> tuple[EnergyLandscape, Target]:
     """``land`` and ``target`` with the solids' entropy at ``t_c``: ``G = E - T S_rel`` (:mod:`.oxide_entropy`)."""
     t_k = t_c + 273.15
     key = (id(land), round(t_c, 1))
-    hit = _AT_T.get(key)
+    hit = _AT_T.pop(key, None)
     if hit is None or hit[0] is not land:
-        if len(_AT_T) > 256:
-            _AT_T.clear()
         phases = [LandscapePhase(p.name, p.composition, p.energy_per_atom - t_k * relative_entropy_per_atom(p.composition), p.structure)
                   for p in land.phases]
-        hit = _AT_T[key] = (land, EnergyLandscape(phases, land.elements))
+        hit = (land, EnergyLandscape(phases, land.elements))
+    _AT_T[key] = hit  # the most recent last
+    while len(_AT_T) > _AT_T_SIZE:
+        _AT_T.pop(next(iter(_AT_T)))
     shifted = target.energy_per_atom - t_k * relative_entropy_per_atom(target.composition)
     return hit[1], Target(target.composition, shifted, target.structure, target.landscape_name)
 
