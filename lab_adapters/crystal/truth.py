@@ -22,7 +22,8 @@ relaxation (:attr:`World.energy_tag`) rescores the cached truth instead of relax
 :func:`ground_truths` computes many at once: the relaxations the cache lacks run in one
 batched call (:meth:`~loop.interfaces.Potential.relax_batch`: the same FIRE and Frechet cell
 filter to the same ``fmax`` within the same ``steps``, the structures sharing each model pass),
-and the single points and EOS cells of all of them in one ``predict``.
+the single points of all of them in one ``predict``, and the energies of all their EOS cells
+in one energy-only call where the potential has one (``energies_per_atom``).
 ``relax_mode: sequential`` relaxes one structure at a time (the unbatched path). The mode is
 not part of the cache key: both paths run the same optimizer to the same settings and agree to
 float32 rounding on structures with a clear minimum (docs/scale-plan.md).
@@ -221,21 +222,24 @@ def _compute_many(candidates: list[Candidate], world: World, potential: Potentia
             out.append(CandidateTruth(c.id, formula, None, error=res.error or "non-finite energy"))
         else:
             relaxed.append((c, res))
-    # one predict: each relaxed cell (magnetic moments) followed by its EOS cells
-    cells: list[Structure] = []
-    for _, res in relaxed:
-        cells += [res.structure, *eos_cells(res.structure, cfg.eos_strains)]
-    k = 1 + len(cfg.eos_strains)
+    # one predict for the relaxed cells (magnetic moments), one for all EOS cells (energies only
+    # where the potential can skip forces: the same energies without the gradient passes)
+    k = len(cfg.eos_strains)
+    eos = [c for _, res in relaxed for c in eos_cells(res.structure, cfg.eos_strains)]
     try:
-        preds: list[Any] | None = potential.predict(cells) if cells else []
+        singles: list[Any] | None = potential.predict([res.structure for _, res in relaxed]) if relaxed else []
+        if hasattr(potential, "energies_per_atom"):
+            eos_e = [e * len(c) for e, c in zip(potential.energies_per_atom(eos), eos, strict=True)] if eos else []
+        else:
+            eos_e = [r.energy for r in potential.predict(eos)] if eos else []
     except Exception as exc:  # one bad cell: each candidate on its own, as the unbatched path does
         log.warning("batched single points of %d truths failed (%s): one at a time", len(relaxed), exc)
-        preds = None
+        singles = None
     for i, (c, res) in enumerate(relaxed):
         s = res.structure
-        if preds is not None:
-            single, eos = preds[i * k], preds[i * k + 1 : (i + 1) * k]
-            b0 = bulk_modulus(s, None, cfg.eos_strains, energies=[r.energy for r in eos])
+        if singles is not None:
+            single = singles[i]
+            b0 = bulk_modulus(s, None, cfg.eos_strains, energies=eos_e[i * k : (i + 1) * k])
         else:
             single, b0 = potential.predict([s])[0], bulk_modulus(s, potential, cfg.eos_strains)
         magmom = None
