@@ -35,6 +35,7 @@ import hashlib
 import json
 import logging
 import math
+import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -214,7 +215,9 @@ def _compute_many(candidates: list[Candidate], world: World, potential: Potentia
         return out
     structures = [s for _, _, s in starts]
     relax = getattr(potential, "relax_batch", potential.relax) if cfg.relax_mode == "batched" else potential.relax
+    t0 = time.perf_counter()
     results = relax(structures, fmax=cfg.fmax, steps=cfg.steps)
+    log.info("truth: %d relaxation(s) (%s) in %.1f s", len(structures), cfg.relax_mode, time.perf_counter() - t0)
     relaxed: list[tuple[Candidate, Any]] = []
     for (c, formula, _), res in zip(starts, results, strict=True):
         step_limit = res.error is not None and res.error.startswith("relaxation hit the step limit")
