@@ -17,8 +17,16 @@ states dropped, and the cell scaled isotropically by the ratio of the summed ato
 is charge-balanced (:func:`loop.valence.balanced`, mixed valence allowed, the screen's rule),
 has at least ``min_elements`` elements and at most ``max_atoms`` sites in its primitive cell,
 and is not one of the known phases itself (same reduced formula and pymatgen
-``StructureMatcher`` match). Products are ordered by ``p`` (ties by candidate id) and the
+``StructureMatcher`` match). Products are ordered by ``p`` rounded to 10 significant digits
+(ties by template name, reduced formula and map; in the generator, by candidate id) and the
 first ``max_candidates`` kept.
+
+The order is the same in every process: pymatgen's normaliser ``P(A)`` sums over a ``set`` of
+species, whose order (and so the sum's last digits) depends on Python's hash seed, which made
+tied substitutions (e.g. the three TiMnO3 templates mapped onto LiMnO3) swap places between
+runs. Here ``P(A) = sum_B exp(lambda(A, B))`` is an exactly rounded sum (``math.fsum``, which
+does not depend on the order), the product over the template's species runs in sorted order,
+and the ordering key is rounded, so ties are broken by names.
 
 ``sample(n)`` returns the next ``n`` products not proposed before (the most probable first);
 with ``all_at_once`` the generator is *finite*: the campaign takes every product in its first
@@ -49,7 +57,7 @@ from loop.elements import element_symbols
 from loop.interfaces import Generator, PluginConfig, PluginContext
 from loop.records import Candidate, Observation, Origin
 
-__all__ = ["Substitution", "SubstitutionConfig", "SubstitutionGenerator", "substitutions"]
+__all__ = ["Substitution", "SubstitutionConfig", "SubstitutionGenerator", "probability_key", "substitutions"]
 
 log = logging.getLogger(__name__)
 
@@ -104,18 +112,40 @@ def _atomic_volume(structure: Structure) -> float:
     return float(sum((site.specie.atomic_radius or 1.5) ** 3 for site in structure))
 
 
+@functools.cache
+def _sorted_species() -> tuple[Any, ...]:
+    return tuple(sorted(_probability_model().species, key=str))
+
+
+@functools.cache
+def _normaliser(species: Any) -> float:  # noqa: ANN401 - a pymatgen Species
+    """``P(A) = sum_B exp(lambda(A, B))``, pymatgen's ``get_px``, summed exactly (order-independent)."""
+    model = _probability_model()
+    return math.fsum(math.exp(model.get_lambda(species, b)) for b in _sorted_species())
+
+
+def _cond_prob(target: Any, source: Any) -> float:  # noqa: ANN401
+    """``P(target | source)``: pymatgen's ``cond_prob`` with the deterministic normaliser."""
+    return math.exp(_probability_model().get_lambda(target, source)) / _normaliser(source)
+
+
 def _map_probability(model: Any, template: Mapping[str, int], mapping: Mapping[str, str]) -> float:  # noqa: ANN401
     from pymatgen.core import Species
 
     allowed = model.species
     p = 1.0
-    for el, q in template.items():
+    for el, q in sorted(template.items()):
         src = Species(el, q)
         if src not in allowed:
             return 0.0
-        best = max((model.cond_prob(t, src) for t in allowed if t.symbol == mapping[el]), default=0.0)
+        best = max((_cond_prob(t, src) for t in _sorted_species() if t.symbol == mapping[el]), default=0.0)
         p *= best
     return p
+
+
+def probability_key(p: float) -> float:
+    """``p`` rounded to 10 significant digits: the ordering key, so last-digit noise never reorders ties."""
+    return float(f"{p:.10g}")
 
 
 def substitutions(
@@ -161,7 +191,8 @@ def substitutions(
             if any(matcher.fit(new, k) for k in known_by_formula.get(formula, [])):
                 continue  # a known phase
             out.append(Substitution(new, p, name, mapping))
-    out.sort(key=lambda s: -s.probability)
+    out.sort(key=lambda s: (-probability_key(s.probability), s.template, s.structure.composition.reduced_formula,
+                            sorted(s.mapping.items())))
     return out
 
 
@@ -195,7 +226,7 @@ class SubstitutionGenerator(Generator):
                     "template": s.template, "substitution": s.mapping, "substitution_probability": s.probability})
                 if c.id not in cands:
                     cands[c.id] = c
-            ordered = sorted(cands.values(), key=lambda c: (-c.metadata["substitution_probability"], c.id))
+            ordered = sorted(cands.values(), key=lambda c: (-probability_key(c.metadata["substitution_probability"]), c.id))
             self._products = ordered[: cfg.max_candidates]
             log.info("substitution: %d products from %d templates (%d kept)", len(cands), len(templates), len(self._products))
         return self._products

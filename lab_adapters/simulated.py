@@ -73,6 +73,13 @@ class SimulatedLab(LabAdapter):
     def _measure(self, job: dict[str, Any], candidate: Candidate) -> Observation:
         """The result of one finished experiment (``job`` has request_id, start, finish)."""
 
+    def _prepare(self, jobs: Sequence[dict[str, Any]]) -> None:  # noqa: B027 - an optional hook
+        """Called with the jobs about to be measured in one poll, before the first ``_measure``.
+
+        A subclass may compute what the jobs share in one go here (the crystal lab relaxes
+        their truths in one batch); the default does nothing.
+        """
+
     def request_rng(self, request_id: str) -> np.random.Generator:
         return np.random.default_rng([self.seed & 0xFFFFFFFF, derive_seed(request_id)])
 
@@ -162,6 +169,8 @@ class SimulatedLab(LabAdapter):
             key=lambda j: (self._deliver_at(j), j["request_id"]),
         )
         out, entries = [], []
+        if ready:
+            self._prepare([j for j in ready if not j.get("lost")])
         for j in ready:
             self._delivered.add(j["request_id"])
             if j.get("lost"):

@@ -237,13 +237,55 @@ def _raw_items(path: Path) -> list[tuple[str, Structure | None, Composition | No
     raise InputDataError(f"unknown known-phase file type {suffix!r} (use a folder of CIFs, .json entries or a .csv with a 'cif' column)", source=str(path))
 
 
+_MEMO: dict[tuple[Any, ...], KnownPhases] = {}
+_MEMO_SIZE = 32
+
+
+def _memo_key(items: Sequence[str | Path], elements: Sequence[str], max_atoms: int) -> tuple[Any, ...] | None:
+    """What a load depends on: the files read (name, size, modification time), the system and the cap; None if a path is missing."""
+    files: list[tuple[str, int, int]] = []
+    for item in items:
+        path = Path(item)
+        if path.is_dir():
+            chosen = sorted(p for p in path.iterdir() if p.is_file() and p.suffix.lower() == ".cif")
+        elif path.is_file():
+            chosen = [path]
+        else:
+            return None
+        for f in chosen:
+            st = f.stat()
+            files.append((str(f.resolve()), st.st_size, st.st_mtime_ns))
+    return tuple(str(Path(i)) for i in items), tuple(files), tuple(sorted(set(elements))), max_atoms
+
+
 def load_known_phases(
     paths: str | Path | Sequence[str | Path], elements: Sequence[str], *, max_atoms: int = DEFAULT_MAX_ATOMS
 ) -> KnownPhases:
-    """The known phases of the system ``elements`` read from ``paths`` (see module docs for the rules)."""
-    from pymatgen.analysis.structure_matcher import StructureMatcher
+    """The known phases of the system ``elements`` read from ``paths`` (see module docs for the rules).
+
+    Kept in memory per process for the same files (name, size, modification time), system and
+    cap: a campaign's screen, generator, lab and provenance read the same folder; each caller
+    gets its own copy.
+    """
+    import copy
 
     items = [paths] if isinstance(paths, str | Path) else list(paths)
+    key = _memo_key(items, elements, max_atoms)
+    if key is not None and key in _MEMO:
+        known = copy.deepcopy(_MEMO[key])
+        log.debug("%s (read before in this process)", known.label())
+        return known
+    known = _load_known_phases(items, elements, max_atoms)
+    if key is not None:
+        if len(_MEMO) >= _MEMO_SIZE:
+            _MEMO.pop(next(iter(_MEMO)))
+        _MEMO[key] = copy.deepcopy(known)
+    return known
+
+
+def _load_known_phases(items: list[str | Path], elements: Sequence[str], max_atoms: int) -> KnownPhases:
+    from pymatgen.analysis.structure_matcher import StructureMatcher
+
     allowed = set(elements)
     known = KnownPhases(elements=sorted(allowed), sources=[str(p) for p in items])
     matcher = StructureMatcher()

@@ -68,7 +68,7 @@ def numeric_column(frame: pd.DataFrame, column: str, source: str, *, allow_nan: 
     if bad.any():
         row = int(np.flatnonzero(bad)[0])
         raise InputDataError(
-            f"column {column!r} row {row + 2} (line in file) is not a finite number: {frame[column].iloc[row]!r}",
+            f"column {column!r} row {row + 2} (line in file) is not a finite number: {str(frame[column].iloc[row])!r}",
             source=source,
         )
     return values

@@ -35,6 +35,7 @@ from generators.gflownet.sampler import LiveSpace, Trajectory, rollout
 from generators.gflownet.trainer import TBTrainer, TrainConfig
 from generators.gflownet.validity import structure_problem
 from loop.errors import ConfigError
+from loop.identity import structure_id
 from loop.interfaces import Generator, PluginContext, Potential, ScoreFn, resolve_device
 from loop.records import Candidate, Observation, Origin
 
@@ -108,6 +109,9 @@ class GFlowNetGenerator(Generator):
         self.rng = np.random.default_rng(self.context.seed)
         self.cond = torch.zeros(len(self.condition_names), device=self.device)
         self.generated: dict[str, list[int]] = {}
+        # terminal state -> (candidate id, structurally valid): the reward sees the same states again
+        # and again (replay buffer, repeated samples), and the id (spglib) is most of its cost
+        self._terminal_ids: dict[State, tuple[str, bool]] = {}
         self.observed: set[str] = set()
         self.nan_rewards = 0
         self.rounds = 0
@@ -186,10 +190,7 @@ class GFlowNetGenerator(Generator):
         cfg: GFlowNetConfig = self.config  # type: ignore[assignment]
 
         def log_reward(terminals: Sequence[State]) -> np.ndarray:
-            cands = []
-            for s in terminals:
-                structure = self.env.decode(s)
-                cands.append((Candidate.from_structure(structure), structure_problem(structure) is None))
+            cands = [self._terminal_candidate(s) for s in terminals]
             raw = np.asarray(score([c for c, _ in cands]), dtype=float).reshape(-1)
             if raw.shape != (len(cands),):
                 raise ValueError(f"score returned shape {raw.shape}, expected ({len(cands)},)")
@@ -207,6 +208,18 @@ class GFlowNetGenerator(Generator):
             return np.maximum(cfg.beta * s_eff, cfg.log_reward_min)
 
         return log_reward
+
+    def _terminal_candidate(self, s: State) -> tuple[Candidate, bool]:
+        """The candidate of a terminal state (as ``Candidate.from_structure``) and its structural validity; ids memoised."""
+        structure = self.env.decode(s)
+        known = self._terminal_ids.get(s)
+        if known is None:
+            if len(self._terminal_ids) >= 50_000:
+                self._terminal_ids.clear()
+            known = self._terminal_ids[s] = (structure_id(structure), structure_problem(structure) is None)
+        cid, ok = known
+        return Candidate(id=cid, structure=structure, formula=structure.composition.reduced_formula,
+                         origin=Origin(generator="unknown")), ok
 
     def _energy_per_atom(self, cands: Sequence[Candidate], s_eff: np.ndarray) -> np.ndarray:
         """Potential energies per atom; a failed or NaN energy counts as the batch's worst (+ nan_penalty)."""

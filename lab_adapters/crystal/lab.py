@@ -38,6 +38,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Literal
 
@@ -49,7 +50,7 @@ from lab_adapters.crystal.hidden_error import HiddenErrorConfig
 from lab_adapters.crystal.novelty import known_match, novelty
 from lab_adapters.crystal.recipes import RecipePlanner, create_planner
 from lab_adapters.crystal.synthesis import SynthesisConfig, SynthesisOutcome, synthesize
-from lab_adapters.crystal.truth import CandidateTruth, TruthConfig, ground_truth
+from lab_adapters.crystal.truth import CandidateTruth, TruthConfig, ground_truth, ground_truths
 from lab_adapters.crystal.world import World, WorldConfig, build_world
 from lab_adapters.simulated import SimulatedLab, SimulatedLabConfig
 from loop.interfaces import Potential
@@ -191,6 +192,15 @@ class CrystalLab(SimulatedLab):
 
     def truth(self, candidate: Candidate) -> CandidateTruth:
         return ground_truth(candidate, self.world, self.potential, self.cfg.truth)
+
+    def truths(self, candidates: Sequence[Candidate]) -> list[CandidateTruth]:
+        """The truths of many candidates; the relaxations the cache lacks run in one batch."""
+        return ground_truths(candidates, self.world, self.potential, self.cfg.truth)
+
+    def _prepare(self, jobs: Sequence[dict[str, Any]]) -> None:
+        """The truths of a poll's jobs in one batched relaxation (cached; ``_measure`` reads them back)."""
+        if len(jobs) > 1:
+            self.truths([Candidate.model_validate(j["candidate"]) for j in jobs])
 
     def _recipe_for(self, candidate: Candidate) -> Recipe | None:
         """Planned when the campaign plans the request, so the ledger records the recipe used."""

@@ -78,6 +78,13 @@ def _check_objective(frame: pd.DataFrame, objective: str, source: str) -> None:
     if text.any():
         row = int(np.flatnonzero(text.to_numpy())[0])
         raise InputDataError(f"objective column {objective!r} is not numeric (line {row + 2}: {raw.iloc[row]!r})", source=source)
+    infinite = np.isinf(values.to_numpy(dtype=float))
+    if infinite.any():
+        row = int(np.flatnonzero(infinite)[0])
+        raise InputDataError(
+            f"objective column {objective!r} has an infinite value (line {row + 2}: {str(raw.iloc[row])!r}); leave the cell "
+            "empty for a design without a measurement", source=source,
+        )
     finite = np.isfinite(values.to_numpy(dtype=float))
     if not finite.any():
         raise InputDataError(f"objective column {objective!r} has no finite value", source=source)
@@ -92,13 +99,20 @@ def _check_objective(frame: pd.DataFrame, objective: str, source: str) -> None:
 def load_problem(csv: str | Path, *, objective: str | None = None, minimize: bool = False) -> tuple[PoolProblem, str]:
     """The pool of a CSV (objective: the last column unless named) and the data hash.
 
-    Bad input raises :class:`InputDataError` naming the column: non-numeric or missing inputs,
-    a non-numeric objective, no finite objective, every input constant, fewer than
+    Bad input raises :class:`InputDataError` naming the column: a single column (with a hint
+    when the header holds another separator), non-numeric or missing inputs, a non-numeric or
+    infinite objective, no finite objective, every input constant, fewer than
     :data:`MIN_DESIGNS` designs, a constant objective. Constant inputs and rows without an
     objective value are left out with a warning.
     """
     frame = read_csv(csv)
     source = str(csv)
+    if len(frame.columns) == 1:
+        sep = next((d for d in (";", "\t", "|") if d in str(frame.columns[0])), None)
+        hint = f" (the header holds {sep!r}: is the file separated by {sep!r} instead of commas?)" if sep else ""
+        raise InputDataError(
+            f"one column only ({str(frame.columns[0])!r}); a pool needs input columns and an objective{hint}", source=source
+        )
     objective = objective or str(frame.columns[-1])
     require_columns(frame, [objective], source, "objective")
     _check_objective(frame, objective, source)

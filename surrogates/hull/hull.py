@@ -173,6 +173,7 @@ def build_reference_hull(
     correction: str = "none",
     fixed_phases: Sequence[ReferencePhase] = (),
     names: Sequence[str] | None = None,
+    relax_mode: str = "batched",
 ) -> Hull:
     """Relax the reference phases of ``elements`` with ``potential`` and build their hull.
 
@@ -180,7 +181,9 @@ def build_reference_hull(
     ``include_prototypes=False`` uses only those. ``correction="mp2020"`` puts the relaxed
     energies on MP2020's footing (:mod:`surrogates.hull.compatibility`); ``fixed_phases``
     enter with their energies as given (built-in elemental references, entries without a
-    structure). The result is cached in ``cache_dir``.
+    structure). The result is cached in ``cache_dir``. ``relax_mode="batched"`` relaxes the
+    references in one :meth:`relax_batch` call where the potential has one (the same FIRE and
+    settings; not part of the cache key), ``"sequential"`` one at a time.
     """
     els = sorted({str(e) for e in elements})
     refs: list[Prototype] = prototypes(els, prototype_kinds) if include_prototypes else []
@@ -208,7 +211,8 @@ def build_reference_hull(
         group = [p for p in refs if p.relax_cell == relax_cell]
         if not group:
             continue
-        results = potential.relax([p.structure for p in group], fmax=fmax, steps=steps, relax_cell=relax_cell)
+        relax = getattr(potential, "relax_batch", potential.relax) if relax_mode == "batched" else potential.relax
+        results = relax([p.structure for p in group], fmax=fmax, steps=steps, relax_cell=relax_cell)
         for proto, res in zip(group, results, strict=True):
             step_limit = res.error is not None and res.error.startswith("relaxation hit the step limit")
             if (res.error and not step_limit) or not math.isfinite(res.energy):

@@ -185,7 +185,8 @@ class MLIPScreen(Screen):
                 return self._potential_error or "no potential"
             try:
                 cache = Path(self.config.hull_cache_dir) if self.config.hull_cache_dir else self.work_dir / "hulls"
-                kw = {"fmax": self.config.hull_fmax, "steps": self.config.hull_steps, "correction": self.correction()}
+                kw = {"fmax": self.config.hull_fmax, "steps": self.config.hull_steps, "correction": self.correction(),
+                      "relax_mode": self.config.relax_mode}
                 if self.config.references:
                     self._hulls[key] = self._known_hull(els, pot, cache, kw)
                 else:

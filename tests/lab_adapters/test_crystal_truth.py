@@ -8,7 +8,7 @@ import pytest
 from pymatgen.core import Lattice, Structure
 
 from lab_adapters.crystal.hidden_error import HiddenErrorConfig
-from lab_adapters.crystal.truth import TruthConfig, bulk_modulus, ground_truth
+from lab_adapters.crystal.truth import TruthConfig, bulk_modulus, ground_truth, ground_truths
 from lab_adapters.crystal.world import WorldConfig, build_world
 from loop.interfaces import PluginContext
 from loop.records import Candidate
@@ -115,3 +115,55 @@ def test_a_cached_truth_under_another_energy_model_is_rescored_not_relaxed(world
     assert t2.energy_per_atom == pytest.approx(t.energy_per_atom + 0.1)
     assert t2.e_hull == pytest.approx(t.e_hull + 0.1, abs=1e-6) and t2.bulk_modulus == t.bulk_modulus
     assert json.loads(path.read_text())["energy_tag"] == world.energy_tag  # written back under the current model
+
+
+class _Counting:
+    """Wraps a potential and counts its relax / relax_batch calls."""
+
+    def __init__(self, inner):
+        self.inner, self.calls = inner, []
+
+    def relax(self, structures, **kw):
+        self.calls.append(("relax", len(structures)))
+        return self.inner.relax(structures, **kw)
+
+    def relax_batch(self, structures, **kw):
+        self.calls.append(("relax_batch", len(structures)))
+        return self.inner.relax_batch(structures, **kw)
+
+    def predict(self, structures):
+        return self.inner.predict(structures)
+
+
+def test_many_truths_relax_in_one_batch_and_agree_with_one_at_a_time(world, potential):
+    import shutil
+
+    structures = [
+        Structure(Lattice.cubic(2.7), ["Li", "O"], [[0, 0, 0], [0.5, 0.5, 0.5]]),
+        Structure.from_spacegroup("Fm-3m", Lattice.cubic(4.7), ["Li", "O"], [[0.25, 0.25, 0.25], [0, 0, 0]]).get_primitive_structure(),
+        Structure.from_spacegroup("Fm-3m", Lattice.cubic(4.3), ["Li", "O"], [[0, 0, 0], [0.5, 0.5, 0.5]]).get_primitive_structure(),
+    ]
+    cands = [Candidate.from_structure(s) for s in structures]
+    outside = Candidate.from_structure(Structure(Lattice.cubic(4.2), ["Na", "Cl"], [[0, 0, 0], [0.5, 0.5, 0.5]]))
+    shutil.rmtree(world.directory / "truth", ignore_errors=True)
+    sequential = TruthConfig(fmax=0.2, steps=30, relax_mode="sequential")
+    assert sequential.key() == FAST.key()  # how a truth is computed is not part of its cache key
+    one = [ground_truth(c, world, potential, sequential) for c in cands]
+    shutil.rmtree(world.directory / "truth")
+    spy = _Counting(potential)
+    many = ground_truths([cands[2], outside, *cands, cands[0]], world, spy, FAST)
+    assert spy.calls == [("relax_batch", 3)]  # one batch for the three distinct candidates in the world
+    assert [t.candidate_id for t in many] == [cands[2].id, outside.id, *(c.id for c in cands), cands[0].id]
+    assert many[1].error is not None and "outside the world" in many[1].error
+    for a, b in zip(one, many[2:5], strict=True):
+        assert a.error is None and b.error is None and a.formula == b.formula
+        assert b.energy_per_atom == pytest.approx(a.energy_per_atom, abs=2e-3)
+        assert b.e_hull == pytest.approx(a.e_hull, abs=2e-3)
+        assert b.bulk_modulus == pytest.approx(a.bulk_modulus, rel=0.05)
+        assert b.magmom == pytest.approx(a.magmom, abs=1e-2)
+        # the EOS energies came from one energy-only call: the same fit as single points with forces
+        assert b.bulk_modulus == pytest.approx(bulk_modulus(b.relaxed, potential, FAST.eos_strains), rel=1e-4)
+    # cached now: no relaxation at all the second time
+    spy.calls.clear()
+    assert [t.e_hull for t in ground_truths(cands, world, spy, FAST)] == [t.e_hull for t in many[2:5]]
+    assert spy.calls == []

@@ -90,3 +90,24 @@ def test_entries_json_and_csv_with_a_cif_column(refs, tmp_path):
     from_csv = load_known_phases(csv, ["Mn", "O"])
     assert [p.name for p in from_csv.phases] == ["a"] and from_csv.skipped["duplicate"] == ["b"]
     assert len(from_csv.phases[0].structure) == 2
+
+
+def test_a_folder_read_again_comes_from_memory_as_a_copy_until_a_file_changes(tmp_path, monkeypatch):
+    import os
+
+    import loop.known_phases as kp
+
+    folder = tmp_path / "cifs"
+    folder.mkdir()
+    Structure.from_spacegroup("Fm-3m", Lattice.cubic(4.2), ["Mg", "O"], [[0, 0, 0], [0.5, 0.5, 0.5]]).to(filename=str(folder / "MgO.cif"))
+    first = load_known_phases(folder, ["Mg", "O"])
+    reads = []
+    real = kp._raw_items
+    monkeypatch.setattr(kp, "_raw_items", lambda f: reads.append(f) or real(f))
+    again = load_known_phases(folder, ["O", "Mg"])
+    assert reads == [] and again.counts() == first.counts() and again.phases[0].structure == first.phases[0].structure
+    again.phases[0].structure.scale_lattice(100.0)  # a caller's change stays with the caller
+    assert load_known_phases(folder, ["Mg", "O"]).phases[0].structure == first.phases[0].structure
+    Structure.from_spacegroup("Fm-3m", Lattice.cubic(4.8), ["Ca", "O"], [[0, 0, 0], [0.5, 0.5, 0.5]]).to(filename=str(folder / "MgO.cif"))
+    os.utime(folder / "MgO.cif", ns=(1, 1))
+    assert len(load_known_phases(folder, ["Mg", "O"]).phases) == 0 and reads  # the file changed: read again

@@ -214,6 +214,10 @@ def test_missing_peer_names_the_install_command(tmp_path, monkeypatch):
         ("a,b,y\n1,2,3\n2,1,bad\n3,2,5\n", "'y'"),  # non-numeric objective
         ("a,b,y\n1,1,3\n1,1,4\n1,1,5\n", "constant"),  # every input constant
         ("a,b,y\n1,2,3\n2,1,3\n3,2,3\n", "'y'"),  # constant objective
+        ("a,b,y\n1,2,inf\n2,1,4\n3,2,5\n4,1,6\n", "'y'"),  # infinite objective
+        ("a,b,y\n1,2,NaN\n2,1,nan\n3,2,NaN\n", "'y'"),  # NaN objectives only
+        ("a,b,y\n1,inf,3\n2,1,4\n3,2,5\n", "'b'"),  # infinite input
+        ("a;b;y\n1;2;3\n2;1;4\n3;2;5\n", "';'"),  # one column: another separator
     ],
 )
 def test_bad_pool_csv_gets_a_message_naming_the_column(tmp_path, text, column):
@@ -225,6 +229,22 @@ def test_bad_pool_csv_gets_a_message_naming_the_column(tmp_path, text, column):
         load_problem(csv)
     res = CliRunner().invoke(bench_pool, [str(csv), "--no-cache", "--peer", "random"])
     assert res.exit_code == 1 and column.strip("'") in res.output and "Traceback" not in res.output
+
+
+@pytest.mark.slow
+def test_cli_warns_of_a_constant_column_by_name(tmp_path):
+    """The installed command (logging as a user sees it): the constant column and the NaN rows named, the rest runs."""
+    import subprocess
+    import sys
+
+    csv = tmp_path / "pool.csv"
+    csv.write_text("a,const,y\n" + "\n".join(f"{i},7,{'NaN' if i == 2 else i}" for i in range(8)))
+    cmd = [sys.executable, "-m", "loop.cli.main", "bench", "pool", str(csv), "--no-cache", "--peer", "random", "--seeds", "1",
+           "--setting", "shared", "--workers", "1"]
+    res = subprocess.run(cmd, capture_output=True, text=True, timeout=300, check=False)
+    assert res.returncode == 0, res.stderr
+    assert "['const'] are constant" in res.stderr and "1 row(s) without a finite 'y'" in res.stderr
+    assert "N=7 designs" in res.stdout and "Traceback" not in res.stderr
 
 
 def test_constant_input_and_nan_objectives_are_left_out_with_a_warning(tmp_path, caplog):
