@@ -220,8 +220,9 @@ def run_world_bench(
         "seed": seed,
         "elements": els,
         "screen": f"mlip, chgnet 0.3.0, correction {screen.correction()}, hull of {screen.reference_source}, {SCREEN_STEPS} steps",
-        "world": f"chgnet r2scan + hidden error (sigma {HiddenErrorConfig().sigma} eV/atom), hull of {world.reference_source}, "
-                 f"{TRUTH_STEPS} steps",
+        "world": f"chgnet r2scan + hidden error (sigma {HiddenErrorConfig().sigma} eV/atom)"
+                 f"{' + oxidation-state correction' if world.config.oxidation_correction else ''}, "
+                 f"hull of {world.reference_source}, {TRUTH_STEPS} steps",
     }
     if perov5 is not None:
         from surrogates.hull.formation_bench import formation_energy_mae
