@@ -35,6 +35,7 @@ import hashlib
 import json
 import logging
 import math
+import os
 import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
@@ -192,7 +193,7 @@ def _read_cache(path: Path, world: World) -> CandidateTruth | None:
 
 def _write_cache(path: Path, truth: CandidateTruth) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(f".tmp{id(truth)}")
+    tmp = path.with_suffix(f".tmp{os.getpid()}-{id(truth)}")
     tmp.write_text(json.dumps(truth.as_dict()))
     tmp.replace(path)
 

@@ -31,10 +31,12 @@ QUICK_BUDGET = 8
 @click.option("--workdir", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="campaigns, caches and per-run results (default: <crystaloop cache>/rediscover); a rerun resumes")
 @click.option("--reachability-only", is_flag=True, help="decide each world's reachability and stop (no arm runs)")
-@click.option("--threads", default=1, show_default=True, type=int, help="torch threads")
+@click.option("--threads", default=1, show_default=True, type=int, help="torch threads (per worker)")
+@click.option("--workers", default=1, show_default=True, type=int,
+              help="campaigns of a seed run in this many processes at once (the figures do not change)")
 @click.option("--json", "json_path", type=click.Path(dir_okay=False, path_type=Path), default=None)
 def bench_rediscover(configs: tuple[Path, ...], seeds: int, base_seed: int, arms: str | None, budget: int | None, quick: bool,
-                     workdir: Path | None, reachability_only: bool, threads: int, json_path: Path | None) -> None:
+                     workdir: Path | None, reachability_only: bool, threads: int, workers: int, json_path: Path | None) -> None:
     """Rediscovery: hide known phases of each world (CONFIGS, default experiments/rediscover/*.yaml) and count
     lab experiments until each arm makes one phase-pure."""
     import torch
@@ -53,7 +55,7 @@ def bench_rediscover(configs: tuple[Path, ...], seeds: int, base_seed: int, arms
     chosen = [a.strip() for a in arms.split(",")] if arms else list(ARMS)
     t0 = time.perf_counter()
     out = run_rediscover(paths, seeds=seeds, arms=chosen, settings=settings, root=workdir or cache_dir() / "rediscover",
-                         base_seed=base_seed, reachability_only=reachability_only)
+                         base_seed=base_seed, reachability_only=reachability_only, workers=workers, threads=threads)
     out["configs"] = [str(p) for p in paths]
     out["seconds"] = round(time.perf_counter() - t0, 1)
     click.echo(f"rediscovery benchmark: {len(paths)} world(s), {seeds} seed(s) from {base_seed}, budget {settings.budget} "

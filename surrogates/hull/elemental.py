@@ -19,6 +19,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+import os
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -72,7 +73,7 @@ def elemental_references(
         log.info("elemental reference of %s: %s (%.4f eV/atom, built-in prototype)", el, out[el].name, out[el].energy_per_atom)
         if path is not None:
             path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = path.with_suffix(".tmp")
+            tmp = path.with_suffix(f".tmp{os.getpid()}")
             tmp.write_text(json.dumps(out[el].as_dict()))
             tmp.replace(path)
     return out

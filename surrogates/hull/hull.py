@@ -19,6 +19,7 @@ import hashlib
 import json
 import logging
 import math
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -229,7 +230,7 @@ def build_reference_hull(
     log.info("hull %s: %d reference phases, %d stable", hull.chemsys, len(phases), len(hull.stable_phases))
     if path is not None:
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(".tmp")
+        tmp = path.with_suffix(f".tmp{os.getpid()}")
         tmp.write_text(json.dumps(hull.as_dict()))
         tmp.replace(path)
     return hull

@@ -21,6 +21,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+import os
 import re
 import time
 from collections.abc import Mapping, Sequence
@@ -124,7 +125,7 @@ class RelaxCache:
 
     def put(self, cid: str, data: Mapping[str, Any]) -> None:
         path = self._path(cid)
-        tmp = path.with_suffix(".tmp")
+        tmp = path.with_suffix(f".tmp{os.getpid()}")
         tmp.write_text(json.dumps(data))
         tmp.replace(path)
 

@@ -154,3 +154,12 @@ def test_tiny_world_end_to_end_arms_see_the_same_screen_and_lab_results(tmp_path
     assert world["ratio_vs_best"] is None  # ours did not run
     again = run_rediscover([world_file], seeds=1, arms=arms, settings=settings, root=tmp_path / "bench")
     assert again["worlds"]["mgo"]["arms"] == world["arms"]  # read back from the per-run results: resumed, not rerun
+    # the campaigns of a seed in two processes: the same figures (only the seconds differ)
+    parallel = run_rediscover([world_file], seeds=1, arms=arms, settings=settings, root=tmp_path / "bench2", workers=2)
+
+    def figures(rows):
+        return {arm: {k: v for k, v in row.items() if k not in ("seconds", "variants")} for arm, row in rows.items()}
+
+    assert figures(parallel["worlds"]["mgo"]["arms"]) == figures(world["arms"])
+    with pytest.raises(ConfigError, match="worker"):
+        run_rediscover([world_file], seeds=1, arms=arms, settings=settings, root=tmp_path / "bench", workers=0)

@@ -2,7 +2,10 @@
 
 Order of work: every world config is read and checked first (bad input fails before any
 campaign runs); then per world its reachability (cached), and, when reachable, per seed and
-arm (seed-major, so arms of a seed share the relaxation and truth caches) one campaign. Each
+arm (seed-major, so arms of a seed share the relaxation and truth caches) one campaign
+(``workers > 1``: the campaigns of a seed run in that many processes at once, after the shared
+screen hull is built; the caches are files written atomically, and a candidate's relaxation
+does not depend on what it was batched with, so the figures are those of one process). Each
 finished run's figures are written to ``<root>/results/<world>/<settings>-<config hash>/<arm>/seed<k>.json``
 and read back on the next call, so an interrupted benchmark resumes where it stopped; a
 campaign folder left by an interrupted run is resumed by the campaign's own recovery.
@@ -26,7 +29,7 @@ import logging
 import shutil
 import statistics
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -133,6 +136,31 @@ def run_arm(world: RediscoveryWorld, arm: str, variant: str, seed: int, paths: B
     return out
 
 
+def warm_screen_hull(world: RediscoveryWorld, paths: BenchPaths, settings: BenchSettings, seed: int) -> None:
+    """Build the screen's hull of the known phases once (cached on disk), before campaigns run side by side."""
+    from loop import registry
+    from loop.interfaces import PluginContext
+
+    config = campaign_config(world, OURS, "", seed, paths, settings)
+    screen = registry.create("screens", config.screen, PluginContext(work_dir=paths.root / "warm", seed=seed), "screen")
+    hull = screen.hull(world.elements)  # type: ignore[attr-defined]
+    if isinstance(hull, str):
+        log.warning("screen hull of %s not prepared: %s", world.name, hull)
+
+
+def _worker_init(threads: int) -> None:
+    import torch
+
+    torch.set_num_threads(threads)
+
+
+def _run_arm_in_worker(source: str, arm: str, variant: str, seed: int, root: str, settings: BenchSettings) -> dict[str, Any]:
+    """:func:`run_arm` in a worker process: the world, paths and scoring lab rebuilt there."""
+    world = load_world(source)
+    paths = BenchPaths(Path(root))
+    return run_arm(world, arm, variant, seed, paths, settings, _lab(world, paths, seed, "candidate"))
+
+
 def summarize_arm(runs: Sequence[dict[str, Any]], budget: int) -> dict[str, Any]:
     """The figures of one arm (variant) over its seeds."""
     firsts = [r["first_rediscovery"] if r["first_rediscovery"] is not None else budget + 1 for r in runs]
@@ -152,17 +180,36 @@ def _better(a: dict[str, Any], b: dict[str, Any]) -> bool:
     return (a["median_first"], -a["rediscovered"]) < (b["median_first"], -b["rediscovered"])
 
 
+def _run_parallel(world: RediscoveryWorld, tasks: Sequence[tuple[str, str]], seed: int, paths: BenchPaths,
+                  settings: BenchSettings, workers: int, threads: int) -> list[dict[str, Any]]:
+    """The campaigns of one seed in ``workers`` processes; results in the order of ``tasks``."""
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    ctx = multiprocessing.get_context("spawn")  # torch and sqlite do not survive a fork
+    with ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_worker_init, initargs=(threads,)) as pool:
+        futures = [pool.submit(_run_arm_in_worker, world.source, arm, variant, seed, str(paths.root), settings)
+                   for arm, variant in tasks]
+        return [f.result() for f in futures]
+
+
 def run_rediscover(
     configs: Sequence[Path], *, seeds: int, arms: Sequence[str], settings: BenchSettings, root: Path, base_seed: int = 0,
-    on_result: Callable[[dict[str, Any]], None] | None = None, reachability_only: bool = False,
+    on_result: Callable[[dict[str, Any]], None] | None = None, reachability_only: bool = False, workers: int = 1,
+    threads: int = 1,
 ) -> dict[str, Any]:
-    """The benchmark's JSON (see the module docs and docs/benchmarks.md); ``reachability_only``: no arm runs."""
+    """The benchmark's JSON (see the module docs and docs/benchmarks.md); ``reachability_only``: no arm runs.
+
+    ``workers``: campaigns of a seed run in this many processes at once (``threads`` torch threads each).
+    """
     check_arms(list(arms))
     if settings.budget < settings.batch:
         raise ConfigError("bench rediscover", [("budget", f"budget {settings.budget} is below one round "
                                                           f"({settings.batch} experiments)")])
     if seeds < 1:
         raise ConfigError("bench rediscover", [("seeds", f"at least one seed, got {seeds}")])
+    if workers < 1:
+        raise ConfigError("bench rediscover", [("workers", f"at least one worker, got {workers}")])
     paths = BenchPaths(Path(root))
     worlds = [load_world(c) for c in configs]
     names = [w.name for w in worlds]
@@ -184,18 +231,23 @@ def run_rediscover(
                 log.info("world %s is unreachable: no arm runs (%s)", world.name, reach["phases"])
             continue
         runs: dict[tuple[str, str], list[dict[str, Any]]] = {}
+        tasks = [(arm, variant) for arm in arms for variant in ARMS[arm].variants]
         for i in range(seeds):
             seed = base_seed + i
-            scorer = _lab(world, paths, seed, "candidate")  # the truth is the world's; the lab's seed is the campaign's
-            for arm in arms:
-                for variant in ARMS[arm].variants:
-                    r = run_arm(world, arm, variant, seed, paths, settings, scorer)
-                    runs.setdefault((arm, variant), []).append(r)
-                    log.info("%s %s%s seed %d: first rediscovery %s, %s rediscovered, %d new (%.0f s)", world.name, arm,
-                             f" ({variant})" if variant else "", seed, r["first_rediscovery"], r["rediscovered"],
-                             len(r["new_hits"]), r["seconds"])
-                    if on_result is not None:
-                        on_result(r)
+            if workers > 1:
+                if i == 0:
+                    warm_screen_hull(world, paths, settings, seed)
+                results: Iterable[dict[str, Any]] = _run_parallel(world, tasks, seed, paths, settings, workers, threads)
+            else:
+                scorer = _lab(world, paths, seed, "candidate")  # the truth is the world's; the lab's seed is the campaign's
+                results = (run_arm(world, arm, variant, seed, paths, settings, scorer) for arm, variant in tasks)
+            for (arm, variant), r in zip(tasks, results, strict=True):
+                runs.setdefault((arm, variant), []).append(r)
+                log.info("%s %s%s seed %d: first rediscovery %s, %s rediscovered, %d new (%.0f s)", world.name, arm,
+                         f" ({variant})" if variant else "", seed, r["first_rediscovery"], r["rediscovered"],
+                         len(r["new_hits"]), r["seconds"])
+                if on_result is not None:
+                    on_result(r)
         for arm in arms:
             summaries = {v: summarize_arm(runs[(arm, v)], settings.budget) for v in ARMS[arm].variants}
             best_variant = next(iter(summaries))
