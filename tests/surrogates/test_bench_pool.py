@@ -204,6 +204,24 @@ def test_missing_peer_names_the_install_command(tmp_path, monkeypatch):
     assert res.exit_code == 1 and "'nope'" in res.output and "botorch-plain" in res.output
 
 
+def test_missing_baybe_names_the_install_command(tmp_path, monkeypatch):
+    import importlib.metadata
+
+    real = importlib.metadata.version
+
+    def version(name: str) -> str:
+        if name == "baybe":
+            raise importlib.metadata.PackageNotFoundError(name)
+        return real(name)
+
+    monkeypatch.setattr(importlib.metadata, "version", version)
+    csv = tmp_path / "pool.csv"
+    csv.write_text("a,b,y\n" + "\n".join(f"{i},{i % 3},{i}" for i in range(10)))
+    res = CliRunner().invoke(bench_pool, [str(csv), "--peer", "baybe", "--no-cache"])
+    assert res.exit_code == 1 and "pip install 'crystaloop[bench]'" in res.output and "baybe" in res.output
+    assert "Traceback" not in res.output
+
+
 @pytest.mark.parametrize(
     ("text", "column"),
     [
