@@ -49,9 +49,10 @@ from typing import Any, Literal
 
 from pydantic import Field
 
-from lab_adapters.filedrop_files import atomic_write, inside, move_unique, parse_result, safe_name, unique_path
+from lab_adapters.filedrop_files import inside, move_unique, parse_result, safe_name, unique_path
 from lab_adapters.journal import LabJournal
 from loop.errors import InputDataError, LabError
+from loop.files import atomic_write
 from loop.interfaces import LabAdapter, PluginConfig
 from loop.records import ExperimentRequest, LabCapabilities, Measurement, Observation, Receipt
 

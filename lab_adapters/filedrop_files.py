@@ -26,7 +26,7 @@ from typing import Any
 from loop.errors import InputDataError
 from loop.records import Measurement, PhaseAnalysis
 
-__all__ = ["RESULT_FIELDS", "ParsedResult", "atomic_write", "inside", "move_unique", "parse_result", "safe_name", "unique_path"]
+__all__ = ["RESULT_FIELDS", "ParsedResult", "inside", "move_unique", "parse_result", "safe_name", "unique_path"]
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9_.-]")
 _MAX_NAME = 80
@@ -73,22 +73,6 @@ def inside(folder: Path, relative: str) -> Path:
     if not target.is_relative_to(root) or target == root:
         raise InputDataError(f"path {relative!r} escapes the folder {folder}")
     return target
-
-
-def atomic_write(path: Path, data: str | bytes) -> Path:
-    """Write ``data`` to a hidden temporary file beside ``path``, fsync it, then ``os.replace``.
-
-    A reader polling the folder sees either no file or the whole file, never a part.
-    """
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.parent / f".{path.name}.{os.getpid()}.tmp"
-    raw = data.encode("utf-8") if isinstance(data, str) else data
-    with open(tmp, "wb") as fh:
-        fh.write(raw)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
-    return path
 
 
 def unique_path(folder: Path, name: str) -> Path:

@@ -35,7 +35,6 @@ import hashlib
 import json
 import logging
 import math
-import os
 import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
@@ -47,6 +46,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from pymatgen.core import Structure
 
 from lab_adapters.crystal.world import World
+from loop.files import atomic_write
 from loop.interfaces import Potential
 from loop.records import Candidate
 from surrogates.potentials.base import EV_A3_TO_GPA
@@ -192,10 +192,7 @@ def _read_cache(path: Path, world: World) -> CandidateTruth | None:
 
 
 def _write_cache(path: Path, truth: CandidateTruth) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(f".tmp{os.getpid()}-{id(truth)}")
-    tmp.write_text(json.dumps(truth.as_dict()))
-    tmp.replace(path)
+    atomic_write(path, json.dumps(truth.as_dict()))
 
 
 def _compute_many(candidates: list[Candidate], world: World, potential: Potential, cfg: TruthConfig) -> list[CandidateTruth]:

@@ -30,9 +30,9 @@ from typing import Any, ClassVar
 import httpx
 from pydantic import Field, ValidationError
 
-from lab_adapters.filedrop_files import atomic_write
 from lab_adapters.http.api import API_PREFIX, CancelAnswer, KnownAnswer, ResultsAnswer, SubmitAnswer
 from loop.errors import LabError, LabTimeoutError
+from loop.files import atomic_write
 from loop.interfaces import LabAdapter, PluginConfig
 from loop.records import ExperimentRequest, LabCapabilities, Observation, Receipt
 

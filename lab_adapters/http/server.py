@@ -32,7 +32,6 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from lab_adapters.filedrop_files import atomic_write
 from lab_adapters.http.api import (
     API_PREFIX,
     CancelAnswer,
@@ -47,6 +46,7 @@ from lab_adapters.journal import LabJournal
 from loop import registry
 from loop.clock import SimulatedClock, WallClock
 from loop.errors import CrystaloopError, LabError
+from loop.files import atomic_write
 from loop.interfaces import LabAdapter, PluginContext
 from loop.records import LabCapabilities, Observation
 

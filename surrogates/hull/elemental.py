@@ -19,10 +19,10 @@ from __future__ import annotations
 import json
 import logging
 import math
-import os
 from collections.abc import Sequence
 from pathlib import Path
 
+from loop.files import atomic_write
 from loop.interfaces import Potential
 from surrogates.hull.hull import ReferencePhase, potential_identity
 from surrogates.hull.prototypes import DIATOMIC, prototypes
@@ -72,8 +72,5 @@ def elemental_references(
         out[el] = _relax_element(el, potential, fmax, steps)
         log.info("elemental reference of %s: %s (%.4f eV/atom, built-in prototype)", el, out[el].name, out[el].energy_per_atom)
         if path is not None:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = path.with_suffix(f".tmp{os.getpid()}")
-            tmp.write_text(json.dumps(out[el].as_dict()))
-            tmp.replace(path)
+            atomic_write(path, json.dumps(out[el].as_dict()))
     return out

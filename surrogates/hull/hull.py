@@ -19,7 +19,6 @@ import hashlib
 import json
 import logging
 import math
-import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,6 +28,7 @@ from pymatgen.analysis.phase_diagram import PDEntry, PhaseDiagram
 from pymatgen.core import Composition, Structure
 
 from loop.errors import StructureError
+from loop.files import atomic_write
 from loop.interfaces import Potential
 from surrogates.hull.prototypes import Prototype, prototypes
 
@@ -229,8 +229,5 @@ def build_reference_hull(
     hull = Hull(els, phases, ident)
     log.info("hull %s: %d reference phases, %d stable", hull.chemsys, len(phases), len(hull.stable_phases))
     if path is not None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(f".tmp{os.getpid()}")
-        tmp.write_text(json.dumps(hull.as_dict()))
-        tmp.replace(path)
+        atomic_write(path, json.dumps(hull.as_dict()))
     return hull

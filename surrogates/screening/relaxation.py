@@ -21,7 +21,6 @@ from __future__ import annotations
 import json
 import logging
 import math
-import os
 import re
 import time
 from collections.abc import Mapping, Sequence
@@ -31,6 +30,7 @@ from typing import Any
 from pymatgen.core import Structure
 
 from loop.errors import ConfigError
+from loop.files import atomic_write
 from loop.interfaces import PluginContext, Potential, RelaxResult
 
 __all__ = ["RELAX_MODES", "RelaxCache", "potential_device", "relax_chunk", "relax_many", "relax_task_resources"]
@@ -124,10 +124,7 @@ class RelaxCache:
             return None
 
     def put(self, cid: str, data: Mapping[str, Any]) -> None:
-        path = self._path(cid)
-        tmp = path.with_suffix(f".tmp{os.getpid()}")
-        tmp.write_text(json.dumps(data))
-        tmp.replace(path)
+        atomic_write(self._path(cid), json.dumps(data))
 
 
 def _worker_potential(spec: Mapping[str, Any], work_dir: str) -> Potential:

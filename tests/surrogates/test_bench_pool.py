@@ -179,24 +179,34 @@ def test_sum_rule_fires_on_fractions_only(data_dir):
     assert sum_total(np.array([[0.5, 0.5], [0.2, 0.9]])) is None
 
 
-def test_missing_peer_names_the_install_command(tmp_path, monkeypatch):
+def _without_package(monkeypatch, package: str) -> None:
+    """``importlib.metadata.version`` as if ``package`` were not installed."""
     import importlib.metadata
-
-    from surrogates.bench.methods import check_methods
-    from surrogates.bench.protocol import PeerNotInstalledError
 
     real = importlib.metadata.version
 
     def version(name: str) -> str:
-        if name == "ax-platform":
+        if name == package:
             raise importlib.metadata.PackageNotFoundError(name)
         return real(name)
 
     monkeypatch.setattr(importlib.metadata, "version", version)
-    with pytest.raises(PeerNotInstalledError, match=r"pip install 'crystaloop\[bench\]'"):
-        check_methods(["botorch", "ax"])
+
+
+def _small_pool(tmp_path):
     csv = tmp_path / "pool.csv"
     csv.write_text("a,b,y\n" + "\n".join(f"{i},{i % 3},{i}" for i in range(10)))
+    return csv
+
+
+def test_missing_peer_names_the_install_command(tmp_path, monkeypatch):
+    from surrogates.bench.methods import check_methods
+    from surrogates.bench.protocol import PeerNotInstalledError
+
+    _without_package(monkeypatch, "ax-platform")
+    with pytest.raises(PeerNotInstalledError, match=r"pip install 'crystaloop\[bench\]'"):
+        check_methods(["botorch", "ax"])
+    csv = _small_pool(tmp_path)
     res = CliRunner().invoke(bench_pool, [str(csv), "--peer", "ax", "--no-cache"])
     assert res.exit_code == 1 and "pip install" in res.output and res.exception is not None
     assert "Traceback" not in res.output
@@ -205,19 +215,8 @@ def test_missing_peer_names_the_install_command(tmp_path, monkeypatch):
 
 
 def test_missing_baybe_names_the_install_command(tmp_path, monkeypatch):
-    import importlib.metadata
-
-    real = importlib.metadata.version
-
-    def version(name: str) -> str:
-        if name == "baybe":
-            raise importlib.metadata.PackageNotFoundError(name)
-        return real(name)
-
-    monkeypatch.setattr(importlib.metadata, "version", version)
-    csv = tmp_path / "pool.csv"
-    csv.write_text("a,b,y\n" + "\n".join(f"{i},{i % 3},{i}" for i in range(10)))
-    res = CliRunner().invoke(bench_pool, [str(csv), "--peer", "baybe", "--no-cache"])
+    _without_package(monkeypatch, "baybe")
+    res = CliRunner().invoke(bench_pool, [str(_small_pool(tmp_path)), "--peer", "baybe", "--no-cache"])
     assert res.exit_code == 1 and "pip install 'crystaloop[bench]'" in res.output and "baybe" in res.output
     assert "Traceback" not in res.output
 
