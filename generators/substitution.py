@@ -57,7 +57,7 @@ from loop.elements import element_symbols
 from loop.interfaces import Generator, PluginConfig, PluginContext
 from loop.records import Candidate, Observation, Origin
 
-__all__ = ["Substitution", "SubstitutionConfig", "SubstitutionGenerator", "probability_key", "substitutions"]
+__all__ = ["Substitution", "atomic_volume", "SubstitutionConfig", "SubstitutionGenerator", "probability_key", "substitutions"]
 
 log = logging.getLogger(__name__)
 
@@ -108,7 +108,8 @@ def _template_species(structure: Structure) -> dict[str, int] | None:
     return {el: int(math.floor(q + 0.5)) for el, q in guesses[0].items()}
 
 
-def _atomic_volume(structure: Structure) -> float:
+def atomic_volume(structure: Structure) -> float:
+    """Sum of atomic radii cubed: the isotropic scale of a substituted (or decorated) cell."""
     return float(sum((site.specie.atomic_radius or 1.5) ** 3 for site in structure))
 
 
@@ -185,7 +186,7 @@ def substitutions(
             new.replace_species({Element(a): Element(b) for a, b in mapping.items() if a != b})
             if not balanced(new.composition.get_el_amt_dict())[1]:
                 continue
-            ratio = _atomic_volume(new) / _atomic_volume(structure)
+            ratio = atomic_volume(new) / atomic_volume(structure)
             new.scale_lattice(structure.volume * ratio)
             formula = new.composition.reduced_formula
             if any(matcher.fit(new, k) for k in known_by_formula.get(formula, [])):

@@ -10,7 +10,17 @@ positions of a configured space group, ``L`` lattice bins, ``C`` coordinate bins
     COORD  pick a grid point for the free coordinates of the next free site (C ** 3;
            a site with d free parameters uses a grid of min(floor(C ** (3/d)), 3C) per axis)
 
-A terminal state decodes to a pymatgen ``Structure`` (conventional cell). Masks keep every
+With ``templates`` (known phases, :mod:`generators.gflownet.templates`) the initial state
+also offers a second branch::
+
+    TMPL   pick a template (a known phase's primitive cell)               (T actions)
+    ORBIT  give its next symmetry-distinct orbit an element of the campaign (E actions)
+
+so the policy can start from the known phases' prototypes as well as from scratch, and
+learns how much flow each branch deserves. Without templates the action layout and the
+features are exactly those of the five-stage space.
+
+A terminal state decodes to a pymatgen ``Structure`` (conventional cell; a template's primitive cell). Masks keep every
 trajectory completable: COMP only offers counts with a feasible, charge-neutral completion
 (:class:`~generators.gflownet.feasibility.Feasibility`; preferring compositions that fit
 the soft per-position caps ``max_repeats``), WYCK only positions whose use leaves the
@@ -20,7 +30,8 @@ apart, so a trajectory never dead-ends; :attr:`CrystalEnv.fallbacks` counts thos
 
 Backward actions (``1 + E + E * W``): ``0`` pops the last SG/LAT/COORD choice, ``1 + e``
 unsets element ``e`` (COMP), ``1 + E + e * W + w`` removes a ``(e, w)`` site (WYCK). COMP
-and WYCK states have several parents, so the backward policy is learned there.
+and WYCK states have several parents, so the backward policy is learned there; a template
+state has one parent (action ``0`` pops the last choice).
 """
 
 from __future__ import annotations
@@ -36,6 +47,7 @@ from generators.gflownet.chemistry import ChargeRules
 from generators.gflownet.feasibility import Feasibility, all_count_vectors
 from generators.gflownet.geometry import cross_min_distance, self_min_distance
 from generators.gflownet.spacegroups import PARAM_KINDS, SpaceGroupTable, space_group_table
+from generators.gflownet.templates import Template, decorate
 from loop.errors import ConfigError
 from loop.interfaces.plugin import PluginConfig
 
@@ -97,12 +109,15 @@ class State(NamedTuple):
     sites: tuple[tuple[int, int], ...] = ()
     lattice: tuple[int, ...] = ()
     coords: tuple[int, ...] = ()
+    template: tuple[int, ...] = ()  # (template index, element of orbit 0, element of orbit 1, ...)
 
 
 class CrystalEnv:
     """Space group -> composition -> Wyckoff sites -> lattice -> coordinates -> Structure."""
 
-    def __init__(self, config: EnvConfig, where: str = "generator.options") -> None:
+    def __init__(
+        self, config: EnvConfig, where: str = "generator.options", templates: list[Template] | None = None
+    ) -> None:
         self.config = c = config
         self.elements = list(c.elements)
         self.E = len(self.elements)
@@ -129,7 +144,12 @@ class CrystalEnv:
         self.off_wyck = self.off_comp + self.E * (self.K + 1)
         self.off_lat = self.off_wyck + self.E * self.W
         self.off_coord = self.off_lat + self.L
-        self.n_actions = self.off_coord + self.C**3
+        self.templates = list(templates or [])
+        self.T = len(self.templates)
+        self.max_orbits = max((t.n_orbits for t in self.templates), default=0)
+        self.off_tmpl = self.off_coord + self.C**3
+        self.off_orbit = self.off_tmpl + self.T
+        self.n_actions = self.off_orbit + (self.E if self.T else 0)
         self.n_bwd_actions = 1 + self.E + self.E * self.W
         self.max_lat = max(len(t.lattice_params) for t in self.tables)
         self.feature_dim = len(self.features(self.initial_state()))
@@ -215,6 +235,8 @@ class CrystalEnv:
         return [i for i, (_, w) in enumerate(s.sites) if table.wyckoffs[w].dof > 0]
 
     def stage(self, s: State) -> str:
+        if s.template:
+            return "ORBIT" if len(s.template) <= self.templates[s.template[0]].n_orbits else "DONE"
         if s.sg < 0:
             return "SG"
         if min(s.counts) < 0:
@@ -232,7 +254,8 @@ class CrystalEnv:
 
     def depth(self, s: State) -> int:
         """Number of actions from the initial state (every path to ``s`` has this length)."""
-        return int(s.sg >= 0) + sum(1 for n in s.counts if n >= 0) + len(s.sites) + len(s.lattice) + len(s.coords)
+        return (int(s.sg >= 0) + sum(1 for n in s.counts if n >= 0) + len(s.sites) + len(s.lattice) + len(s.coords)
+                + len(s.template))
 
     # ----------------------------------------------------------------- forward
     def forward_mask(self, s: State) -> np.ndarray:
@@ -244,6 +267,10 @@ class CrystalEnv:
         stage = self.stage(s)
         if stage == "SG":
             mask[: self.n_sg] = True
+            mask[self.off_tmpl : self.off_orbit] = True
+        elif stage == "ORBIT":
+            t = self.templates[s.template[0]]
+            mask[self.off_orbit + np.array(t.allowed(s.template[1:], self.E), dtype=np.int64)] = True
         elif stage == "COMP":
             for e, ks in self._feas[s.sg].allowed_counts(s.counts).items():
                 mask[self.off_comp + e * (self.K + 1) + ks] = True
@@ -253,7 +280,7 @@ class CrystalEnv:
             kind = self.tables[s.sg].lattice_params[len(s.lattice)]
             mask[self.off_lat : self.off_lat + len(self._bins[kind])] = True
         elif stage == "COORD":
-            mask[self.off_coord :] = self._coord_mask(s)
+            mask[self.off_coord : self.off_tmpl] = self._coord_mask(s)
         else:
             raise ValueError("a terminal state has no forward actions")
         if not mask.any():  # an invariant of the masks above
@@ -304,6 +331,10 @@ class CrystalEnv:
     def step(self, s: State, a: int) -> State:
         """The child of ``s`` under forward action ``a`` (assumed valid)."""
         a = int(a)
+        if a >= self.off_orbit:
+            return s._replace(template=(*s.template, a - self.off_orbit))
+        if a >= self.off_tmpl:
+            return s._replace(template=(a - self.off_tmpl,))
         if a < self.off_comp:
             return s._replace(sg=a)
         if a < self.off_wyck:
@@ -331,7 +362,7 @@ class CrystalEnv:
     def backward_mask(self, s: State) -> np.ndarray:
         """Valid backward actions of a non-initial state."""
         mask = np.zeros(self.n_bwd_actions, dtype=bool)
-        if s.coords or s.lattice:
+        if s.coords or s.lattice or s.template:
             mask[0] = True
         elif s.sites:
             for e, w in set(s.sites):  # a parent counts only if it offers the site (soft caps)
@@ -424,12 +455,28 @@ class CrystalEnv:
         """The pymatgen Structure of a terminal state (conventional cell)."""
         if not self.is_terminal(s):
             raise ValueError(f"state is not terminal (stage {self.stage(s)})")
+        if s.template:
+            return decorate(self.templates[s.template[0]], s.template[1:], self.elements)
         species, orbits = self._positions(s)
         symbols = [self.elements[e] for e, orb in zip(species, orbits, strict=True) for _ in orb]
         return Structure(self.lattice(s), symbols, np.concatenate(orbits))
 
     def describe(self, s: State) -> dict[str, object]:
-        """JSON-able summary of a terminal state (space group, formula counts, Wyckoff letters)."""
+        """JSON-able summary of a terminal state (space group, formula counts, Wyckoff letters or template)."""
+        if s.template:
+            t = self.templates[s.template[0]]
+            counts = np.zeros(self.E, dtype=np.int64)
+            for orbit, e in zip(t.orbits, s.template[1:], strict=True):
+                counts[e] += len(orbit)
+            return {
+                "space_group": t.space_group,
+                "counts": {self.elements[e]: int(n) for e, n in enumerate(counts) if n > 0},
+                "template": t.name,
+                "decoration": [
+                    f"{len(orbit)}{src}->{self.elements[e]}"
+                    for orbit, src, e in zip(t.orbits, t.orbit_elements, s.template[1:], strict=True)
+                ],
+            }
         table = self.tables[s.sg]
         return {
             "space_group": table.number,
@@ -446,8 +493,48 @@ class CrystalEnv:
         one-hot of its count or "unset" (``E x (K + 2)``); Wyckoff-site counts (``E x W``, / 4)
         and atoms still to place per element (``E``, / K); chosen lattice bins (``max_lat x L``);
         what comes next (lattice parameter kind, free axes, multiplicity / K and element of the
-        next free site); per placed free site ``[1, sin 2 pi p, cos 2 pi p]`` (``K x 7``).
+        next free site); per placed free site ``[1, sin 2 pi p, cos 2 pi p]`` (``K x 7``); with
+        templates, :meth:`_template_features` (a template state shows the initial state's
+        encoding with its stage cleared, or set to DONE when complete).
         """
+        if not self.T:
+            return self._wyckoff_features(s)
+        if not s.template:
+            return np.concatenate([self._wyckoff_features(s), self._template_features(s)])
+        base = self._wyckoff_features(self.initial_state())
+        base[: len(STAGES)] = 0.0
+        if self.is_terminal(s):
+            base[STAGES.index("DONE")] = 1.0
+        return np.concatenate([base, self._template_features(s)])
+
+    def _template_features(self, s: State) -> np.ndarray:
+        """The template branch (only with templates): ``[in branch]``, template one-hot (``T``),
+        orbit elements so far (``max_orbits x E``), atoms per element so far (``E``, / K), the next
+        orbit's position (``max_orbits``), anion flag, multiplicity / K and template element
+        (``E + 1``: one of the campaign's, or another)."""
+        E, K, T, M = self.E, self.K, self.T, self.max_orbits
+        head = np.zeros(1 + T, dtype=np.float32)
+        assigned = np.zeros((M, E), dtype=np.float32)
+        counts = np.zeros(E, dtype=np.float32)
+        nxt = np.zeros(M + 2 + E + 1, dtype=np.float32)
+        if s.template:
+            t = self.templates[s.template[0]]
+            head[0] = 1.0
+            head[1 + s.template[0]] = 1.0
+            for j, e in enumerate(s.template[1:]):
+                assigned[j, e] = 1.0
+                counts[e] += len(t.orbits[j]) / K
+            j = len(s.template) - 1
+            if j < t.n_orbits:
+                nxt[j] = 1.0
+                nxt[M] = float(t.orbit_anion[j])
+                nxt[M + 1] = len(t.orbits[j]) / K
+                src = t.orbit_elements[j]
+                nxt[M + 2 + (self.elements.index(src) if src in self.elements else E)] = 1.0
+        return np.concatenate([head, assigned.ravel(), counts, nxt])
+
+    def _wyckoff_features(self, s: State) -> np.ndarray:
+        """The five-stage space's encoding (see :meth:`features`)."""
         E, K, L, W, max_lat, n_sg = self.E, self.K, self.L, self.W, self.max_lat, self.n_sg
         parts: list[np.ndarray] = []
         stage_name = self.stage(s)

@@ -67,6 +67,14 @@ class GFlowNetConfig(EnvConfig):
     potential: str | None = Field(None, description="registered Potential for a fast energy term")
     potential_options: dict[str, Any] = Field(default_factory=dict)
     energy_weight: float = Field(0.0, ge=0, description="weight of the potential's eV/atom in s'")
+    templates: list[str] = Field(
+        default_factory=list,
+        description="known phases (folders of CIFs, entry JSON or CSV; any chemical system) whose primitive cells "
+        "the policy may decorate anew, orbit by orbit, beside building crystals from scratch; [] = from scratch only",
+    )
+    template_max_decorations: int = Field(
+        200_000, ge=1, description="skip a template with more decorations than this to enumerate"
+    )
 
 
 def _encode_state(module: torch.nn.Module | torch.optim.Optimizer) -> str:
@@ -89,7 +97,26 @@ class GFlowNetGenerator(Generator):
     def __init__(self, config: GFlowNetConfig | None = None, context: PluginContext | None = None) -> None:
         super().__init__(config, context)
         cfg: GFlowNetConfig = self.config  # type: ignore[assignment]
-        self.env = CrystalEnv(cfg, where="generator.options")
+        templates = None
+        if cfg.templates:
+            from generators.gflownet.chemistry import ChargeRules
+            from generators.gflownet.templates import load_templates
+
+            templates = load_templates(
+                cfg.templates,
+                cfg.elements,
+                ChargeRules(cfg.elements, "generator.options") if cfg.charge_neutral else None,
+                max_atoms=cfg.max_atoms,
+                min_elements=cfg.min_elements,
+                max_decorations=cfg.template_max_decorations,
+            )
+            if not templates:
+                raise ConfigError(
+                    "generator.options",
+                    [("templates", f"no phase of {cfg.templates} can be decorated with {cfg.elements} "
+                      f"within max_atoms {cfg.max_atoms} (charge-neutral, {cfg.min_elements}+ elements)")],
+                )
+        self.env = CrystalEnv(cfg, where="generator.options", templates=templates)
         self.space = LiveSpace(self.env)
         self.condition_names = list(
             cfg.condition if cfg.condition is not None else [o.name for o in self.context.objectives]

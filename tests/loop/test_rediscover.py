@@ -76,7 +76,8 @@ def test_arms_differ_only_in_method_and_share_the_information(tmp_path, data_dir
              for arm, spec in ARMS.items() for v in spec.variants}
     ours = dumps[(OURS, "")]
     assert (ours["generator"]["kind"], ours["ranker"]["kind"]) == ("gflownet", "botorch")
-    assert set(ours["generator"]["options"]) == {"elements", "max_atoms", "min_elements"}  # the user's defaults otherwise
+    # the user's defaults otherwise; the known phases as the template branch's templates, as substitution gets them
+    assert set(ours["generator"]["options"]) == {"elements", "max_atoms", "min_elements", "templates"}
     assert ours["ranker"]["options"] == {}
     for key, d in dumps.items():
         same = {k: v for k, v in d.items() if k not in ("generator", "ranker")}
@@ -88,6 +89,8 @@ def test_arms_differ_only_in_method_and_share_the_information(tmp_path, data_dir
     assert not stems & set(world.hidden) and "MnO2_10" in stems and "LiTi2O4_227" in stems
     for key in [("substitution_greedy", "per_round"), ("substitution_bo", "")]:
         assert dumps[key]["generator"]["options"]["references"] == [str(known)]
+    for key in [(OURS, ""), ("gflownet_random", "")]:
+        assert dumps[key]["generator"]["options"]["templates"] == [str(known)]
     lab = ours["lab"]["options"]
     assert lab["references"] == [str(world.folder)]  # the world's truth holds the hidden phases
     assert lab["unknown_to_analyst"] == world.hidden  # ...which the XRD analyst does not know

@@ -21,6 +21,11 @@ arm                         generator                       ranker
 ``substitution_bo``         ``substitution``                ``botorch`` (defaults)
 ==========================  ==============================  ======================
 
+Every arm gets the known phases: substitution as its templates, the GFlowNet as the templates
+of its template branch (known phases decorated orbit by orbit beside crystals built from
+scratch, :mod:`generators.gflownet.templates`; session 11: before, the GFlowNet built every
+crystal from scratch and never used them).
+
 ``substitution_greedy`` runs at its best: two variants, ``per_round`` (8 substitutions per
 round, the most probable first) and ``all_at_once`` (every substitution screened up front, up
 to the generator's ``max_candidates``); the better one (lower median, then more
@@ -133,10 +138,13 @@ def lab_options(world: RediscoveryWorld) -> dict[str, Any]:
 
 
 def generator_spec(kind: str, world: RediscoveryWorld, known: Path, settings: BenchSettings, extra: dict[str, Any]) -> dict[str, Any]:
-    """The generator's options: the shared search limits, plus the known phases for substitution."""
+    """The generator's options: the shared search limits, plus the known phases for the generators that read them
+    (substitution's templates; the GFlowNet's template branch)."""
     options: dict[str, Any] = {"elements": world.elements, "max_atoms": settings.max_atoms, "min_elements": settings.min_elements}
     if kind == "substitution":
         options["references"] = [str(known)]
+    elif kind == "gflownet":
+        options["templates"] = [str(known)]
     return {"kind": kind, "options": {**options, **extra}}
 
 

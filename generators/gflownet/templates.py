@@ -1,0 +1,173 @@
+"""Templates: known phases whose symmetry-distinct sites the GFlowNet decorates anew.
+
+The template branch of the :class:`~generators.gflownet.env.CrystalEnv` (issue 17: "a GFlowNet
+whose actions start from the known phases' prototypes"). A template is a known phase of any
+chemical system (a Li-Ti-O spinel is a template for Mn-Ti-O), reduced to its primitive cell;
+its sites are grouped into *orbits* (symmetry-equivalent sites, spglib through pymatgen's
+``SpacegroupAnalyzer``). A trajectory picks a template, then one element of the campaign
+for each orbit in turn::
+
+    TMPL   pick a template t                                        (T actions)
+    ORBIT  give orbit j of t an element e (cation orbits take cations,
+           anion orbits anions)                                       (E actions)
+
+Unlike ionic substitution (:mod:`generators.substitution`), which maps every atom of one
+template element onto one target element by Hautier et al.'s probabilities, the orbits are
+decorated one by one: Mn3O4's tetrahedral Mn can stay Mn while its octahedral Mn become Ti
+(MnTi2O4), and the policy, not a fixed table, learns which decorations the loop's score
+rewards. The masks keep every prefix completable: a decoration is offered only when some
+completion of it is charge-neutral by the GFlowNet's own rule
+(:class:`~generators.gflownet.chemistry.ChargeRules`: SMACT, then mixed valence), has at least
+``min_elements`` elements and is not the template itself. Each decoration is enumerated once,
+when the templates are read, and templates with none (or with more than ``max_decorations``
+products to enumerate) are dropped with a log line. A decorated cell is scaled isotropically
+by the ratio of summed atomic volumes, as substitution does, so the relaxation starts near
+the new size.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import math
+import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+from pymatgen.core import Element, Structure
+
+from generators.gflownet.chemistry import ChargeRules
+from generators.substitution import atomic_volume
+
+__all__ = ["Template", "decorate", "load_templates", "make_templates"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Template:
+    """A primitive cell, its orbits and every kept decoration (as prefixes, for the masks)."""
+
+    name: str
+    structure: Structure
+    space_group: int
+    orbits: tuple[tuple[int, ...], ...]
+    orbit_elements: tuple[str, ...]
+    orbit_anion: tuple[bool, ...]
+    prefixes: frozenset[tuple[int, ...]]
+    n_decorations: int
+
+    @property
+    def n_orbits(self) -> int:
+        return len(self.orbits)
+
+    def allowed(self, prefix: tuple[int, ...], n_elements: int) -> list[int]:
+        """Elements (indices) the next orbit may take after ``prefix`` with some kept completion."""
+        return [e for e in range(n_elements) if (*prefix, e) in self.prefixes]
+
+
+def _anion_flags(structure: Structure) -> dict[str, bool] | None:
+    """``{element: is an anion}`` from pymatgen's oxidation-state guess; None when there is none."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        guesses = structure.composition.oxi_state_guesses(max_sites=-50)
+    if not guesses:
+        return None
+    return {el: q < 0 for el, q in guesses[0].items()}
+
+
+def _is_anion(symbol: str) -> bool:
+    states = Element(symbol).common_oxidation_states
+    return bool(states) and max(states) < 0
+
+
+def make_templates(
+    phases: Sequence[tuple[str, Structure]],
+    elements: Sequence[str],
+    charge: ChargeRules | None,
+    *,
+    max_atoms: int,
+    min_elements: int = 1,
+    max_decorations: int = 200_000,
+) -> list[Template]:
+    """Templates of ``phases`` for the campaign's ``elements`` (see the module docs)."""
+    from pymatgen.symmetry.analyzer import SpacegroupAnalyzer
+
+    anion = [_is_anion(e) for e in elements]
+    cations = [i for i, a in enumerate(anion) if not a]
+    anions = [i for i, a in enumerate(anion) if a]
+    index = {e: i for i, e in enumerate(elements)}
+    out: list[Template] = []
+    for name, structure in phases:
+        prim = structure.get_primitive_structure()
+        if len(prim) > max_atoms:
+            continue
+        flags = _anion_flags(prim)
+        if flags is None:
+            log.debug("templates: %s has no oxidation-state guess; skipped", name)
+            continue
+        analyzer = SpacegroupAnalyzer(prim)
+        symmetrized = analyzer.get_symmetrized_structure()
+        orbits = tuple(tuple(int(i) for i in group) for group in symmetrized.equivalent_indices)
+        orbit_elements = tuple(prim[g[0]].specie.symbol for g in orbits)
+        orbit_anion = tuple(flags[e] for e in orbit_elements)
+        choices = [anions if a else cations for a in orbit_anion]
+        if any(not c for c in choices):
+            continue
+        n_total = math.prod(len(c) for c in choices)
+        if n_total > max_decorations:
+            log.info("templates: %s has %d decorations to enumerate (> %d); skipped", name, n_total, max_decorations)
+            continue
+        own = tuple(index.get(e, -1) for e in orbit_elements)
+        mult = np.array([len(g) for g in orbits])
+        valid_by_counts: dict[tuple[int, ...], bool] = {}
+        prefixes: set[tuple[int, ...]] = set()
+        kept = 0
+        for combo in itertools.product(*choices):
+            if combo == own:
+                continue  # the template itself
+            counts = np.zeros(len(elements), dtype=np.int64)
+            np.add.at(counts, np.array(combo), mult)
+            key = tuple(int(c) for c in counts)
+            ok = valid_by_counts.get(key)
+            if ok is None:
+                ok = int((counts > 0).sum()) >= min_elements and (
+                    charge is None or bool(charge.valid(counts[None, :])[0])
+                )
+                valid_by_counts[key] = ok
+            if ok:
+                kept += 1
+                prefixes.update(combo[:j] for j in range(len(combo) + 1))
+        if kept:
+            out.append(Template(name, prim, analyzer.get_space_group_number(), orbits, orbit_elements,
+                                orbit_anion, frozenset(prefixes), kept))
+    out.sort(key=lambda t: t.name)
+    return out
+
+
+def load_templates(
+    paths: Sequence[str], elements: Sequence[str], charge: ChargeRules | None, *, max_atoms: int, min_elements: int = 1,
+    max_decorations: int = 200_000,
+) -> list[Template]:
+    """Read the known phases of ``paths`` (any chemical system) and keep those usable as templates."""
+    from loop.known_phases import load_known_phases
+
+    known = load_known_phases(list(paths), [e.symbol for e in Element])
+    phases = [(p.name, p.structure) for p in known.with_structures() if p.structure is not None]
+    templates = make_templates(phases, elements, charge, max_atoms=max_atoms, min_elements=min_elements,
+                               max_decorations=max_decorations)
+    log.info("templates: %d of %d known phases, %d decorations", len(templates), len(phases),
+             sum(t.n_decorations for t in templates))
+    return templates
+
+
+def decorate(template: Template, assignment: Sequence[int], elements: Sequence[str]) -> Structure:
+    """The template's cell with orbit ``j`` made of ``elements[assignment[j]]``, rescaled to the new atoms' size."""
+    species = [""] * len(template.structure)
+    for orbit, e in zip(template.orbits, assignment, strict=True):
+        for i in orbit:
+            species[i] = elements[e]
+    new = Structure(template.structure.lattice, species, template.structure.frac_coords)
+    new.scale_lattice(template.structure.volume * atomic_volume(new) / atomic_volume(template.structure))
+    return new
