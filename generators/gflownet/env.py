@@ -16,8 +16,8 @@ also offers a second branch::
     TMPL   pick a template (a known phase's primitive cell)               (T actions)
     ORBIT  give its next symmetry-distinct orbit an element of the campaign (E actions)
 
-so the policy can start from the known phases' prototypes as well as from scratch, and
-learns how much flow each branch deserves. Without templates the action layout and the
+so the policy can start from the known phases' prototypes as well as from scratch
+(``from_scratch=False``: from the templates only). Without templates the action layout and the
 features are exactly those of the five-stage space.
 
 A terminal state decodes to a pymatgen ``Structure`` (conventional cell; a template's primitive cell). Masks keep every
@@ -116,7 +116,11 @@ class CrystalEnv:
     """Space group -> composition -> Wyckoff sites -> lattice -> coordinates -> Structure."""
 
     def __init__(
-        self, config: EnvConfig, where: str = "generator.options", templates: list[Template] | None = None
+        self,
+        config: EnvConfig,
+        where: str = "generator.options",
+        templates: list[Template] | None = None,
+        from_scratch: bool = True,
     ) -> None:
         self.config = c = config
         self.elements = list(c.elements)
@@ -146,6 +150,9 @@ class CrystalEnv:
         self.off_coord = self.off_lat + self.L
         self.templates = list(templates or [])
         self.T = len(self.templates)
+        if not (from_scratch or self.T):
+            raise ConfigError(where, [("templates", "without templates the crystals can only be built from scratch")])
+        self.from_scratch = from_scratch
         self.max_orbits = max((t.n_orbits for t in self.templates), default=0)
         self.off_tmpl = self.off_coord + self.C**3
         self.off_orbit = self.off_tmpl + self.T
@@ -266,7 +273,7 @@ class CrystalEnv:
         mask = np.zeros(self.n_actions, dtype=bool)
         stage = self.stage(s)
         if stage == "SG":
-            mask[: self.n_sg] = True
+            mask[: self.n_sg] = self.from_scratch
             mask[self.off_tmpl : self.off_orbit] = True
         elif stage == "ORBIT":
             t = self.templates[s.template[0]]

@@ -72,6 +72,12 @@ class GFlowNetConfig(EnvConfig):
         description="known phases (folders of CIFs, entry JSON or CSV; any chemical system) whose primitive cells "
         "the policy may decorate anew, orbit by orbit, beside building crystals from scratch; [] = from scratch only",
     )
+    from_scratch: bool | None = Field(
+        None,
+        description="also build crystals from scratch when templates are given; None: only without templates (a "
+        "reward that cannot tell structures apart sends the flow to the far larger from-scratch branch, "
+        "docs/benchmarks.md)",
+    )
     template_max_decorations: int = Field(
         200_000, ge=1, description="skip a template with more decorations than this to enumerate"
     )
@@ -116,7 +122,8 @@ class GFlowNetGenerator(Generator):
                     [("templates", f"no phase of {cfg.templates} can be decorated with {cfg.elements} "
                       f"within max_atoms {cfg.max_atoms} (charge-neutral, {cfg.min_elements}+ elements)")],
                 )
-        self.env = CrystalEnv(cfg, where="generator.options", templates=templates)
+        from_scratch = cfg.from_scratch if cfg.from_scratch is not None else not templates
+        self.env = CrystalEnv(cfg, where="generator.options", templates=templates, from_scratch=from_scratch)
         self.space = LiveSpace(self.env)
         self.condition_names = list(
             cfg.condition if cfg.condition is not None else [o.name for o in self.context.objectives]

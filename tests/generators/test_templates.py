@@ -118,6 +118,11 @@ def test_env_offers_both_branches_and_every_template_walk_ends_in_a_decoration(t
     # the from-scratch branch still works beside it
     s = _walk(env, rng, first=0)[-1]
     assert "template" not in env.describe(s) and not s.template
+    only = CrystalEnv(EnvConfig(**LIMITS), templates=templates, from_scratch=False)
+    root = only.forward_mask(only.initial_state())
+    assert not root[: only.n_sg].any() and root[only.off_tmpl : only.off_orbit].all()
+    with pytest.raises(ConfigError, match="from scratch"):
+        CrystalEnv(EnvConfig(**LIMITS), from_scratch=False)
 
 
 def _write_cifs(folder: Path) -> Path:
@@ -131,8 +136,10 @@ def _write_cifs(folder: Path) -> Path:
 def test_generator_learns_to_decorate_the_template_its_score_rewards(tmp_path: Path) -> None:
     folder = _write_cifs(tmp_path / "known")
     options = {**LIMITS, "templates": [str(folder)], "hidden": 64, "train": {"batch_size": 16}}
-    gen = GFlowNetGenerator(GFlowNetGenerator.Config(**options), PluginContext(work_dir=tmp_path, seed=0))
-    assert gen.env.T == 2
+    only = GFlowNetGenerator(GFlowNetGenerator.Config(**options), PluginContext(work_dir=tmp_path, seed=0))
+    assert only.env.T == 2 and not only.env.from_scratch  # templates given: the template action space by default
+    assert all("template" in c.metadata for c in only.sample(50, None, np.random.default_rng(0)))
+    gen = GFlowNetGenerator(GFlowNetGenerator.Config(**options, from_scratch=True), PluginContext(work_dir=tmp_path, seed=0))
 
     def spinel_score(cands):  # log R = 4 * 5 = 20 for the spinel: far above the sum over the other terminals
         return np.array([5.0 if c.formula == "Ti2MnO4" else 0.0 for c in cands])
