@@ -17,6 +17,8 @@ Figures per world and arm (over seeds; ``budget + 1`` for a run without a redisc
     new_hits       new-material hits (distinct candidates), summed over seeds
     relaxations    MLIP relaxations the arm's screen ran or read from the cache (step-limit
                    rejections included), summed
+    proposals      candidates the generator proposed, and of those decorated from a template
+                   (substitution's products carry their template too), summed
     seconds        wall time, summed
     ratio_vs_best  the best other arm's median_first / ours (> 1: ours needs fewer);
                    null when the world is unreachable or ours did not run
@@ -91,13 +93,17 @@ def world_reachability(world: RediscoveryWorld, paths: BenchPaths, settings: Ben
     return out
 
 
-def _relaxations(directory: Path) -> int:
+def _ledger_counts(directory: Path) -> tuple[int, dict[str, int]]:
+    """MLIP relaxations of the campaign's screen, and its proposals: all, and those decorated from a template."""
     from loop.store import Ledger
 
     ledger = Ledger.for_directory(directory, None)
     try:
-        return sum(1 for d in ledger.screen_decisions()
-                   if d.relaxed_structure is not None or d.energy_per_atom is not None or d.reason.startswith("relaxation"))
+        relaxations = sum(1 for d in ledger.screen_decisions()
+                          if d.relaxed_structure is not None or d.energy_per_atom is not None
+                          or d.reason.startswith("relaxation"))
+        cands = ledger.candidates()
+        return relaxations, {"all": len(cands), "from_templates": sum("template" in c.metadata for c in cands)}
     finally:
         ledger.close()
 
@@ -129,8 +135,9 @@ def run_arm(world: RediscoveryWorld, arm: str, variant: str, seed: int, paths: B
         campaign.run()
     seconds = time.perf_counter() - t0
     score = score_campaign(directory, scorer, world.hidden)
+    relaxations, proposals = _ledger_counts(directory)
     out = {"world": world.name, "arm": arm, "variant": variant, "seed": seed, **score.as_dict(),
-           "relaxations": _relaxations(directory), "seconds": round(seconds, 1)}
+           "relaxations": relaxations, "proposals": proposals, "seconds": round(seconds, 1)}
     result.parent.mkdir(parents=True, exist_ok=True)
     result.write_text(json.dumps(out, indent=1))
     return out
@@ -169,6 +176,7 @@ def summarize_arm(runs: Sequence[dict[str, Any]], budget: int) -> dict[str, Any]
         "rediscovered": sum(len(r["rediscovered"]) for r in runs),
         "new_hits": sum(len(r["new_hits"]) for r in runs),
         "relaxations": sum(int(r["relaxations"]) for r in runs),
+        "proposals": {k: sum(int(r.get("proposals", {}).get(k, 0)) for r in runs) for k in ("all", "from_templates")},
         "seconds": round(sum(float(r["seconds"]) for r in runs), 1),
         "per_seed": firsts,
         "seeds": [r["seed"] for r in runs],
