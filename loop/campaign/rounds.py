@@ -11,8 +11,8 @@ import io
 import json
 import logging
 import time
-from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -101,6 +101,19 @@ class RoundPlanner:
             left = min(left, b.experiments - self.c.experiments_used())
         return max(left, 0)
 
+    def _generator_score(self, ranker: Any, pending: list[Candidate]) -> Callable[[Sequence[Candidate]], np.ndarray]:
+        """The generator's reward: the ranker's acquisition, where a candidate the screen has seen in
+        an earlier round counts as the screened candidate (its computed ``e_hull``, relaxed structure),
+        as the ranker sees it when it selects; a proposal fresh from the generator carries none of that."""
+        ledger = self.c.ledger
+        screened = ledger.screened_ids()
+        as_screened = {x.id: x for x in ledger.candidates(list(screened))} if screened else {}
+
+        def score(cands: Sequence[Candidate]) -> np.ndarray:
+            return ranker.acquisition([as_screened.get(x.id, x) for x in cands], pending)
+
+        return score
+
     # -- planning -----------------------------------------------------------------------
     def plan(self, q: int, lab_name: str | None = None) -> Round | None:
         """Learn, propose, screen and rank; record ``planned`` requests. None when nothing is left."""
@@ -135,7 +148,7 @@ class RoundPlanner:
         saved = ledger.latest_generator_state()
         seen = int(saved[1].get("observations_seen", 0)) if saved else 0
         if len(observations) > seen or saved is None:
-            gen.update(observations[seen:], score=lambda cands: ranker.acquisition(cands, pending_cands))
+            gen.update(observations[seen:], score=self._generator_score(ranker, pending_cands))
             crash_point("generator_updated")
         self.add_time("generator", t0)
 

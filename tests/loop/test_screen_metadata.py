@@ -57,3 +57,37 @@ def test_the_ranker_uses_the_mlip_screens_e_hull(tmp_path):
         above = [i for i, x in enumerate(kept) if x.metadata["e_hull"] > 0.01]
         assert above, "no candidate above the hull to tell the prior apart"
         assert all(prior[i] < smact_prior(kept[i].formula, None) for i in above)  # the ranker read the screen's e_hull
+
+
+def test_the_generators_reward_sees_what_the_screen_computed():
+    """A proposal the screen saw in an earlier round reaches the ranker's acquisition (the generator's
+    reward) as the screened candidate, with its computed e_hull; a fresh proposal as it is."""
+    from types import SimpleNamespace
+
+    import numpy as np
+
+    from loop.campaign.rounds import RoundPlanner
+    from loop.records import Candidate
+
+    fresh = {i: Candidate(id=i, formula="NaCl") for i in ("a", "b")}
+    screened_a = fresh["a"].model_copy(update={"metadata": {"e_hull": 0.3, "e_hull_source": "computed:mlip"}})
+
+    class Ledger:
+        def screened_ids(self):
+            return {"a": False}
+
+        def candidates(self, ids):
+            return [screened_a] if list(ids) == ["a"] else []
+
+    class Ranker:
+        seen: list = []
+
+        def acquisition(self, cands, pending):
+            self.seen = list(cands)
+            return np.zeros(len(cands))
+
+    planner = RoundPlanner.__new__(RoundPlanner)
+    planner.c = SimpleNamespace(ledger=Ledger())
+    ranker = Ranker()
+    planner._generator_score(ranker, [])([fresh["a"], fresh["b"]])
+    assert [x.metadata.get("e_hull") for x in ranker.seen] == [0.3, None]
