@@ -90,6 +90,25 @@ class MLIPScreenConfig(PluginConfig):
     gpus_per_task: float | None = Field(
         None, ge=0, description="GPUs a Ray relaxation task asks for (None: 1 when the potential runs on CUDA, else 0)"
     )
+    novel_only: bool = Field(
+        False,
+        description="reject a candidate whose relaxed structure matches a known phase of the hull (same reduced formula, "
+        "pymatgen StructureMatcher with default tolerances): a discovery campaign spends no experiment on what it knows",
+    )
+
+
+def known_match(hull: Hull, structure: Structure) -> str | None:
+    """The name of a known phase of ``hull`` (a ``known:`` reference with a structure) that ``structure``
+    matches (same reduced formula, ``StructureMatcher`` with default tolerances), else None."""
+    from pymatgen.analysis.structure_matcher import StructureMatcher
+
+    formula = structure.composition.reduced_formula
+    same = [p for p in hull.phases if p.name.startswith("known:") and p.structure is not None
+            and p.structure.composition.reduced_formula == formula]
+    if not same:
+        return None
+    matcher = StructureMatcher()
+    return next((p.name.removeprefix("known:") for p in same if matcher.fit(structure, p.structure)), None)
 
 
 class MLIPScreen(Screen):
@@ -316,8 +335,11 @@ class MLIPScreen(Screen):
             e_hull = hull.e_above_hull(r.structure.composition, e_corr)
             metrics["formation_energy_per_atom"] = hull.formation_energy_per_atom(r.structure.composition, e_corr)
             kw = {"relaxed_structure": r.structure, "energy_per_atom": r.energy_per_atom, "e_hull": e_hull, "metrics": metrics}
+            match = known_match(hull, r.structure) if cfg.novel_only else None
             if e_hull > cfg.max_e_hull:
                 reject(c, f"e_hull {e_hull:.3f} eV/atom > {cfg.max_e_hull}", **kw)
+            elif match is not None:
+                reject(c, f"matches the known phase {match} (novel_only)", **kw)
             else:
                 decisions[cid] = ScreenDecision(candidate_id=cid, kept=True, reason=f"e_hull {e_hull:.3f} eV/atom <= {cfg.max_e_hull}", **kw)
 

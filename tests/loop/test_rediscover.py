@@ -97,6 +97,7 @@ def test_arms_differ_only_in_method_and_share_the_information(tmp_path, data_dir
     assert lab["noise_key"] == "candidate"
     assert (ours["budget"]["experiments"], ours["budget"]["batch_size"], ours["budget"]["stop_on_goal"]) == (24, 4, False)
     assert ours["proposals"] == 8 and ours["seed"] == 5
+    assert ours["screen"]["options"]["novel_only"] is True  # no arm spends experiments on known phases
 
 
 def test_figures_count_a_miss_as_budget_plus_one():

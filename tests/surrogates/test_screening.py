@@ -134,3 +134,26 @@ def test_ray_tasks_give_the_local_answers(tmp_path):
     assert ray_screen.stats["relaxed"] == 3
     assert [d.kept for d in remote] == [d.kept for d in local]
     assert [d.energy_per_atom for d in remote] == pytest.approx([d.energy_per_atom for d in local], abs=1e-6)
+
+
+def test_novel_only_names_the_known_phase_a_relaxed_candidate_matches():
+    from pymatgen.core import Lattice, Structure
+
+    from surrogates.hull import Hull
+    from surrogates.hull.hull import ReferencePhase
+    from surrogates.screening.screen import known_match
+
+    rocksalt = Structure.from_spacegroup("Fm-3m", Lattice.cubic(4.2), ["Mg", "O"], [[0, 0, 0], [0.5, 0.5, 0.5]])
+    hull = Hull(["Mg", "O"], [
+        ReferencePhase("builtin:Mg", Structure(Lattice.cubic(3.0), ["Mg"], [[0, 0, 0]]), -1.5),
+        ReferencePhase("builtin:O", Structure(Lattice.cubic(5.0), ["O", "O"], [[0, 0, 0], [0.25, 0, 0]]), -4.9),
+        ReferencePhase("known:MgO_225", rocksalt, -6.0),
+    ])
+    bigger = rocksalt.copy()
+    bigger.scale_lattice(rocksalt.volume * 1.1)  # a relaxed copy, 3 % longer bonds: still the known phase
+    assert known_match(hull, bigger) == "MgO_225"
+    assert known_match(hull, rocksalt * (2, 1, 1)) == "MgO_225"  # a supercell too
+    cscl = Structure(Lattice.cubic(2.6), ["Mg", "O"], [[0, 0, 0], [0.5, 0.5, 0.5]])
+    assert known_match(hull, cscl) is None  # same formula, another structure: new
+    peroxide = Structure(Lattice.cubic(4.5), ["Mg", "O", "O"], [[0, 0, 0], [0.35, 0.35, 0.35], [0.65, 0.65, 0.65]])
+    assert known_match(hull, peroxide) is None  # another formula

@@ -3,7 +3,9 @@
 Every arm runs the same campaign (:func:`campaign_config`): objectives, goal, budget (24
 experiments), batch (4), proposals screened per round (8), screen (``mlip``: CHGNet 0.3.0
 relaxation to fmax 0.1 eV/A within 200 steps, ``e_hull`` <= 0.5 eV/atom on the hull of the
-*known* phases, MP2020-corrected), recipe planner (the lab's default) and lab (the
+*known* phases, MP2020-corrected, and no relaxed candidate that matches a known phase:
+``novel_only``, since session 11; before, every arm spent experiments remaking known MnO or
+TiO2, and a yield of 1.0 on a known phase taught the ranker to chase known phases), recipe planner (the lab's default) and lab (the
 ``crystal`` lab whose world holds every phase of the folder, hidden ones included; its XRD
 analyst knows only the known phases and the target), and the same campaign seed and name.
 The lab draws an experiment's noise from (seed, candidate id) (``noise_key: candidate``), so a
@@ -170,7 +172,7 @@ def campaign_config(
         "screen": {"kind": "mlip", "options": {
             "potential": "chgnet", "elements": world.elements, "max_e_hull": 0.5, "fmax": 0.1, "steps": 200,
             "references": [str(known)], "hull_fmax": 0.1, "hull_steps": 60, "ray": "never",
-            "relax_cache_dir": str(paths.relax_cache), "hull_cache_dir": str(paths.hull_cache),
+            "relax_cache_dir": str(paths.relax_cache), "hull_cache_dir": str(paths.hull_cache), "novel_only": True,
         }},
         "ranker": {"kind": spec.ranker},
         "lab": {"kind": "crystal", "options": lab_options(world)},
