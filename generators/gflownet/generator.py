@@ -11,7 +11,14 @@ where ``s`` is the :data:`~loop.interfaces.ScoreFn` passed to :meth:`update` (th
 acquisition) and ``E_pot`` a single-point energy from the registered ``Potential`` named by
 ``potential`` (through the registry; this package imports no other stage). A NaN score
 is recorded (:attr:`GFlowNetGenerator.nan_rewards`, a warning, ``metadata``) and counts
-as ``min(finite scores) - nan_penalty``. Each :meth:`update` continues training from the
+as ``min(finite scores) - nan_penalty``.
+
+With ``templates`` (folders of known phases, any chemical system) the policy decorates the
+known phases' primitive cells orbit by orbit (:mod:`generators.gflownet.templates`); by
+default it then samples from the templates only (``from_scratch: null``): a GFlowNet samples
+in proportion to its reward, and a reward that cannot tell structures apart (the ranker's
+composition prior before anything is screened) sends the flow to the from-scratch branch,
+which holds millions of terminal states against a few hundred decorations. Each :meth:`update` continues training from the
 current weights (the loop stores :meth:`state_dict` per round and restores it on resume).
 """
 
