@@ -22,6 +22,10 @@ in units of it; ``acquisition: qlognei`` or ``qlogei`` for the log expected impr
 ``log qLogNEI`` with windows or constraints, ``log qLogNEHVI`` for several objectives, or the log
 window/constraint probability. A mildly exploring UCB finds the top designs of a pool faster
 than the expected improvements (measured on the Liang et al. pools, docs/benchmarks.md).
+A batch (``q > 1``) is built by sequential greedy over the candidates, each pick scored with the
+earlier picks and the pending experiments as pending points; ``batch_acquisition`` can score
+the picks after a first qUCB pick by qLogNEI or qLogEI instead (as botorch's tutorials build
+batches), which the synthetic tuning pools did not favour.
 
 Goal-directed ranking (``goal_acquisition``, ``auto``: on when the campaign declares a goal
 made of conditions joined by ``all``): the campaign stops on its goal, so the ranker models
