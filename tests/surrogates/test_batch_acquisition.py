@@ -101,3 +101,26 @@ def test_greedy_discrete_switches_acquisition_after_the_first_pick(tmp_path):
     chosen, scores = greedy_discrete(ucb, X, 2, acqf_rest=nei)
     assert chosen == [first[0], second] and len(scores) == 2
     assert ucb.X_pending is None and nei.X_pending is None
+
+
+def test_qlognei_scores_do_not_depend_on_the_global_torch_generator(tmp_path):
+    """botorch prunes qLogNEI's baseline with torch's global generator; ours seeds the pruning,
+    so the scores (pending points re-prune) are the same whatever ran before."""
+    pool = _pool(60, seed=2)
+    r = _ranker(tmp_path, batch_acquisition="qlognei")
+    r.fit(pool[:20], _obs(pool[:20]))
+    X = r._tensor(r._features(pool[20:])[0])
+    runs, picks = [], []
+    for state in (1, 2):
+        torch.manual_seed(state)
+        nei = r._acqf(X[:2], acquisition="qlognei")
+        with torch.no_grad():
+            runs.append(nei(X.unsqueeze(-2)))
+        picks.append([s.candidate_id for s in r.select(pool[22:], 4, pool[20:22])])
+    torch.testing.assert_close(runs[0], runs[1])
+    assert picks[0] == picks[1]
+    torch.manual_seed(3)
+    expected = torch.rand(1)
+    torch.manual_seed(3)
+    r._acqf(X[:2], acquisition="qlognei")
+    assert torch.equal(torch.rand(1), expected)  # the global stream is left as it was
