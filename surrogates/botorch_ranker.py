@@ -22,6 +22,10 @@ in units of it; ``acquisition: qlognei`` or ``qlogei`` for the log expected impr
 ``log qLogNEI`` with windows or constraints, ``log qLogNEHVI`` for several objectives, or the log
 window/constraint probability. A mildly exploring UCB finds the top designs of a pool faster
 than the expected improvements (measured on the Liang et al. pools, docs/benchmarks.md).
+A batch (``q > 1``) is built by sequential greedy over the candidates, each pick scored with the
+earlier picks and the pending experiments as pending points; ``batch_acquisition`` can score
+the picks after a first qUCB pick by qLogNEI or qLogEI instead (as botorch's tutorials build
+batches), which the synthetic tuning pools did not favour.
 
 Goal-directed ranking (``goal_acquisition``, ``auto``: on when the campaign declares a goal
 made of conditions joined by ``all``): the campaign stops on its goal, so the ranker models
@@ -157,6 +161,17 @@ class BotorchRankerConfig(PluginConfig):
         description="one objective: qUCB mu + sqrt(ucb_beta) sigma, qLogNEI (noisy incumbent) or qLogEI over best_f (with windows or constraints: qLogNEI)",
     )
     ucb_beta: float = Field(0.25, gt=0, description="acquisition ucb: mu + sqrt(ucb_beta) sigma (0.25 measured best on the Liang pools)")
+    batch_acquisition: Literal["same", "qlognei", "qlogei"] = Field(
+        "same",
+        description=(
+            "q > 1, one objective without windows, constraints or goal: how picks 2..q are scored. same: by the "
+            "ranker's acquisition, the batch value with the earlier picks as pending points (sequential greedy qUCB "
+            "by default); qlognei / qlogei: the first pick as at q = 1, then sequential greedy qLogNEI (noisy "
+            "incumbent) / qLogEI (best observed) with the earlier picks and pending experiments as pending points, as "
+            "botorch's tutorials build batches (same measured best at q = 4 on the six synthetic tuning pools: qlognei "
+            "behind on all six, qlogei on five; docs/benchmarks.md)"
+        ),
+    )
     best_f: Literal["observed", "posterior_mean"] = Field(
         "observed", description="qlogei's incumbent: the best observed value or the best posterior mean at the observed inputs (BayBE's)"
     )
@@ -245,6 +260,7 @@ class BotorchRanker(Ranker):
         self.skips: list[dict[str, str]] = []
         self.fallback: str | None = "not fitted"
         self._ranked_by: str | None = None  # the acquisition class of the last model-based select
+        self._batch_by: str | None = None  # that of picks 2..q where batch_acquisition differs
         self._fallback_used: str | None = None  # the fallback the last select used instead
         self._model = None
         self._specs: list[OutcomeSpec] = []
@@ -595,7 +611,9 @@ class BotorchRanker(Ranker):
         lw[~ok] = -np.inf
         return X, ok, Xp, lw
 
-    def _acqf(self, Xp: torch.Tensor | None):  # noqa: ANN202
+    def _acqf(self, Xp: torch.Tensor | None, acquisition: str | None = None):  # noqa: ANN202
+        """The acquisition over the fitted model (``acquisition``: overrides the configured one for one objective)."""
+        acquisition = acquisition or self.config.acquisition
         ref = None
         opt = [s for s in self._specs if s.role in ("maximize", "minimize")]
         if self.config.ref_point and len(opt) >= 2:
@@ -607,13 +625,13 @@ class BotorchRanker(Ranker):
                 dtype=self.dtype, device=self.device,
             )
         best_f = None
-        if self.config.acquisition == "qlogei" and len(opt) == 1 and self._best is not None:
+        if acquisition == "qlogei" and len(opt) == 1 and self._best is not None:
             if self.config.best_f == "posterior_mean":
                 with torch.no_grad():
                     best_f = float((opt[0].sign * self._model.posterior(self._X_train).mean[:, opt[0].index]).max())
             else:
                 best_f = opt[0].sign * self._best[opt[0].name]
-        ucb = self.config.acquisition == "ucb" and len(opt) == 1
+        ucb = acquisition == "ucb" and len(opt) == 1
         return build_acquisition(
             self._model, self._specs, self._X_train, X_pending=Xp, ref_point=ref, best_f=best_f,
             ucb_beta=self.config.ucb_beta if ucb else None, ucb_scale=self._spread[opt[0].name][1] if ucb else 1.0, ucb_offset=self._spread[opt[0].name][0] if ucb else 0.0,
@@ -671,7 +689,7 @@ class BotorchRanker(Ranker):
         if not pool or q <= 0:
             return []
         self._estimate_e_hull(pool)
-        self._ranked_by = self._fallback_used = None
+        self._ranked_by = self._fallback_used = self._batch_by = None
         if self._model is None:
             lw = self._prior_log_weight(pool)
             if lw is None:
@@ -695,9 +713,12 @@ class BotorchRanker(Ranker):
             idx_map = prefilter(self._model, Xt, self._specs, lw, self.config.prefilter)
             Xt, lwt = Xt[idx_map], lwt[idx_map]
         acqf = self._acqf(Xp)
+        acqf_rest = self._batch_acqf(Xp, acqf) if q > 1 else None
         self._ranked_by = type(acqf).__name__
+        self._batch_by = None if acqf_rest is None else type(acqf_rest).__name__
         chosen, scores = greedy_discrete(
-            acqf, Xt, min(q, int(ok.sum()) or q), X_pending=Xp, log_weight=lwt, lazy=self.config.lazy_greedy
+            acqf, Xt, min(q, int(ok.sum()) or q), X_pending=Xp, log_weight=lwt, lazy=self.config.lazy_greedy,
+            acqf_rest=acqf_rest,
         )
         picks = [int(idx_map[i]) for i in chosen]
         pred = self.predict([pool[i] for i in picks])
@@ -708,6 +729,19 @@ class BotorchRanker(Ranker):
             )
             for j, (r, i, sc) in enumerate(zip(range(len(picks)), picks, scores, strict=True))
         ]
+
+    def _batch_acqf(self, Xp: torch.Tensor | None, acqf):  # noqa: ANN001, ANN202
+        """The acquisition of picks 2..q under ``batch_acquisition`` (``None``: ``acqf`` throughout).
+
+        Only where the first pick's acquisition is an objective's qUCB or qLogEI; qLogNEI,
+        qLogNEHVI and the goal or constraint probabilities already score the batch jointly.
+        """
+        rule = self.config.batch_acquisition
+        if rule == "same" or type(acqf).__name__ not in ("qUpperConfidenceBound", "qLogExpectedImprovement"):
+            return None
+        if rule == self.config.acquisition:
+            return None
+        return self._acqf(Xp, acquisition=rule)
 
     def model_version(self) -> str:
         return f"{self.name}-{self.version}-n{self._n_fit}"
@@ -725,6 +759,8 @@ class BotorchRanker(Ranker):
         else:
             short = _ACQUISITION_NAMES.get(kind, kind)
             label = f"{short} over {outputs}" + (f" (beta {self.config.ucb_beta:g})" if short == "qUCB" else "")
+            if self._batch_by is not None:
+                label += f", then {_ACQUISITION_NAMES.get(self._batch_by, self._batch_by)} for the rest of the batch"
         weights = [name for name, on in (("p_synth", self._synth is not None),
                                          ("feasibility", self.config.feasibility and self._feas.active)) if on]
         return label + (f" + log {' + log '.join(weights)}" if weights else "")

@@ -15,6 +15,10 @@ fully re-scored.) Step ``j + 1`` then
 re-scores candidates in order of their previous score, ``chunk`` at a time, and stops as
 soon as the best re-scored value is at least the bound of the next unscored candidate
 (the classic lazy greedy): the same pick as a full re-scoring, at a fraction of the cost.
+
+``acqf_rest``: another acquisition for picks ``2..q`` (e.g. a qUCB first pick, then
+qLogNEI with the first pick as a pending point, the ranker's ``batch_acquisition``); the
+first pick is then the one ``acqf`` makes alone, and the lazy bounds restart with it.
 """
 
 from __future__ import annotations
@@ -65,18 +69,22 @@ def greedy_discrete(
     log_weight: torch.Tensor | None = None,
     chunk: int = 512,
     lazy: bool = True,
+    acqf_rest: AcquisitionFunction | None = None,
 ) -> tuple[list[int], list[float]]:
     """Indices (into ``X``, ``n x d``) of ``q`` distinct picks and their scores."""
     n = len(X)
-    lazy = lazy and bool(getattr(acqf, "incremental_nehvi", False))
+    first = acqf
     chosen: list[int] = []
     scores: list[float] = []
     bound: torch.Tensor | None = None  # scores of the previous step: upper bounds (lazy)
-    for _ in range(min(q, n)):
+    for step in range(min(q, n)):
+        if step == 1 and acqf_rest is not None:
+            acqf, bound = acqf_rest, None  # a new acquisition: the old scores bound nothing
+        lazy_now = lazy and bool(getattr(acqf, "incremental_nehvi", False))
         extra = X[chosen] if chosen else None
         pend = extra if X_pending is None else (X_pending if extra is None else torch.cat([X_pending, extra]))
         acqf.set_X_pending(pend)
-        if bound is None or not lazy:
+        if bound is None or not lazy_now:
             vals = evaluate_acquisition(acqf, X, chunk)
             if log_weight is not None:
                 vals = vals + log_weight
@@ -104,5 +112,7 @@ def greedy_discrete(
         chosen.append(i)
         scores.append(float(vals[i]))
         bound = vals
-    acqf.set_X_pending(X_pending)
+    for a in (first, acqf_rest):
+        if a is not None:
+            a.set_X_pending(X_pending)
     return chosen, scores

@@ -49,7 +49,24 @@ class FastqLogNEHVI(qLogNoisyExpectedHypervolumeImprovement):
 
 
 class FastqLogNEI(qLogNoisyExpectedImprovement):
-    """``qLogNEI`` with a shared-baseline posterior for batched inputs (cached root only)."""
+    """``qLogNEI`` with a shared-baseline posterior for batched inputs (cached root only).
+
+    botorch prunes the baseline (and re-prunes it whenever pending points are set) with
+    samples from torch's global generator, so the same inputs could give different scores
+    from run to run; here the pruning draws from a generator seeded with the sampler's seed
+    (the global one is left as it was).
+    """
+
+    def __init__(self, *args, **kwargs) -> None:  # noqa: ANN002, ANN003
+        sampler = kwargs.get("sampler")
+        self._prune_seed = int(getattr(sampler, "seed", None) or 0)
+        super().__init__(*args, **kwargs)
+
+    def _init_baseline(self, *args, **kwargs) -> None:  # noqa: ANN002, ANN003
+        devices = [torch.cuda.current_device()] if torch.cuda.is_available() else []
+        with torch.random.fork_rng(devices=devices):
+            torch.manual_seed(self._prune_seed)
+            super()._init_baseline(*args, **kwargs)
 
     def _get_samples_and_objectives(self, X: Tensor) -> tuple[Tensor, Tensor]:
         posterior = None
