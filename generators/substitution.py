@@ -57,7 +57,7 @@ from loop.elements import element_symbols
 from loop.interfaces import Generator, PluginConfig, PluginContext
 from loop.records import Candidate, Observation, Origin
 
-__all__ = ["Substitution", "atomic_volume", "SubstitutionConfig", "SubstitutionGenerator", "probability_key", "substitutions"]
+__all__ = ["Substitution", "atomic_volume", "template_oxidation_states", "SubstitutionConfig", "SubstitutionGenerator", "probability_key", "substitutions"]
 
 log = logging.getLogger(__name__)
 
@@ -98,7 +98,7 @@ def _probability_model() -> Any:  # noqa: ANN401 - pymatgen's SubstitutionProbab
     return SubstitutionProbability()
 
 
-def _template_species(structure: Structure) -> dict[str, int] | None:
+def template_oxidation_states(structure: Structure) -> dict[str, int] | None:
     """``{element: oxidation state}`` of a template (averaged valences rounded), or None when no guess exists."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -168,7 +168,7 @@ def substitutions(
     for name, structure in templates:
         if len(structure) > max_atoms:
             continue
-        species = _template_species(structure)
+        species = template_oxidation_states(structure)
         if species is None:
             log.debug("substitution: template %s has no oxidation-state guess; skipped", name)
             continue

@@ -30,7 +30,6 @@ from __future__ import annotations
 import itertools
 import logging
 import math
-import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -38,7 +37,7 @@ import numpy as np
 from pymatgen.core import Element, Structure
 
 from generators.gflownet.chemistry import ChargeRules
-from generators.substitution import atomic_volume
+from generators.substitution import atomic_volume, template_oxidation_states
 
 __all__ = ["Template", "decorate", "load_templates", "make_templates"]
 
@@ -69,12 +68,8 @@ class Template:
 
 def _anion_flags(structure: Structure) -> dict[str, bool] | None:
     """``{element: is an anion}`` from pymatgen's oxidation-state guess; None when there is none."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        guesses = structure.composition.oxi_state_guesses(max_sites=-50)
-    if not guesses:
-        return None
-    return {el: q < 0 for el, q in guesses[0].items()}
+    states = template_oxidation_states(structure)
+    return None if states is None else {el: q < 0 for el, q in states.items()}
 
 
 def _is_anion(symbol: str) -> bool:
