@@ -69,8 +69,10 @@ def enumerable_check(
     eval_every: int = 100,
     config: dict | None = None,
     train: TrainConfig | None = None,
+    max_steps: int | None = None,
 ) -> EnumerableCheck:
-    """Train a TB GFlowNet for ``seconds`` (wall clock) and return the exact L1 distance."""
+    """Train a TB GFlowNet for ``seconds`` (wall clock; and at most ``max_steps`` TB steps, so a test
+    does the same work on a busy machine) and return the exact L1 distance."""
     torch.set_num_threads(threads)
     env = CrystalEnv(EnvConfig(**(config or ENUMERABLE_CONFIG)), where="enumerable check")
     dag = EnumeratedDAG(env)
@@ -91,7 +93,7 @@ def enumerable_check(
     reached = None
     start = time.perf_counter()
     train_time = 0.0
-    while train_time < seconds:
+    while train_time < seconds and (max_steps is None or trainer.steps < max_steps):
         t0 = time.perf_counter()
         trainer.step(lambda ids: table[np.asarray(ids)], cond, rng)
         train_time += time.perf_counter() - t0
