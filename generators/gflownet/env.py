@@ -159,6 +159,7 @@ class CrystalEnv:
         self.n_actions = self.off_orbit + (self.E if self.T else 0)
         self.n_bwd_actions = 1 + self.E + self.E * self.W
         self.max_lat = max(len(t.lattice_params) for t in self.tables)
+        self._root_features = self._wyckoff_features(self.initial_state())
         self.feature_dim = len(self.features(self.initial_state()))
         self._mask_cache: dict[State, np.ndarray] = {}
         self.fallbacks = 0
@@ -508,7 +509,7 @@ class CrystalEnv:
             return self._wyckoff_features(s)
         if not s.template:
             return np.concatenate([self._wyckoff_features(s), self._template_features(s)])
-        base = self._wyckoff_features(self.initial_state())
+        base = self._root_features.copy()  # a template state carries the initial state's encoding
         base[: len(STAGES)] = 0.0
         if self.is_terminal(s):
             base[STAGES.index("DONE")] = 1.0

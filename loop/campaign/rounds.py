@@ -106,10 +106,13 @@ class RoundPlanner:
         an earlier round counts as the screened candidate (its computed ``e_hull``, relaxed structure),
         as the ranker sees it when it selects; a proposal fresh from the generator carries none of that."""
         ledger = self.c.ledger
-        screened = ledger.screened_ids()
-        as_screened = {x.id: x for x in ledger.candidates(list(screened))} if screened else {}
+        as_screened: dict[str, Candidate] | None = None  # read on the first call: a generator that ignores the score reads nothing
 
         def score(cands: Sequence[Candidate]) -> np.ndarray:
+            nonlocal as_screened
+            if as_screened is None:
+                screened = ledger.screened_ids()
+                as_screened = {x.id: x for x in ledger.candidates(list(screened))} if screened else {}
             return ranker.acquisition([as_screened.get(x.id, x) for x in cands], pending)
 
         return score

@@ -335,10 +335,9 @@ class MLIPScreen(Screen):
             e_hull = hull.e_above_hull(r.structure.composition, e_corr)
             metrics["formation_energy_per_atom"] = hull.formation_energy_per_atom(r.structure.composition, e_corr)
             kw = {"relaxed_structure": r.structure, "energy_per_atom": r.energy_per_atom, "e_hull": e_hull, "metrics": metrics}
-            match = known_match(hull, r.structure) if cfg.novel_only else None
             if e_hull > cfg.max_e_hull:
                 reject(c, f"e_hull {e_hull:.3f} eV/atom > {cfg.max_e_hull}", **kw)
-            elif match is not None:
+            elif cfg.novel_only and (match := known_match(hull, r.structure)) is not None:
                 reject(c, f"matches the known phase {match} (novel_only)", **kw)
             else:
                 decisions[cid] = ScreenDecision(candidate_id=cid, kept=True, reason=f"e_hull {e_hull:.3f} eV/atom <= {cfg.max_e_hull}", **kw)
