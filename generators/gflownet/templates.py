@@ -77,6 +77,50 @@ def _is_anion(symbol: str) -> bool:
     return bool(states) and max(states) < 0
 
 
+def _decorations(
+    mult: Sequence[int], choices: Sequence[Sequence[int]], own: tuple[int, ...], n_elements: int,
+    charge: ChargeRules | None, min_elements: int, valid_by_counts: dict[tuple[int, ...], bool], *, differ: bool,
+) -> tuple[frozenset[tuple[int, ...]], int]:
+    """Prefixes of every kept decoration (one element per site class) and how many there are.
+
+    Kept: not ``own`` (the template itself), ``min_elements``+ elements, charge-neutral by
+    ``charge``; with ``differ`` the first two classes (a derivative's ``A`` and ``B``) differ."""
+    m = np.asarray(mult)
+    prefixes: set[tuple[int, ...]] = set()
+    kept = 0
+    for combo in itertools.product(*choices):
+        if combo == own or (differ and combo[0] == combo[1]):
+            continue
+        counts = np.zeros(n_elements, dtype=np.int64)
+        np.add.at(counts, np.array(combo), m)
+        key = tuple(int(c) for c in counts)
+        ok = valid_by_counts.get(key)
+        if ok is None:
+            ok = int((counts > 0).sum()) >= min_elements and (
+                charge is None or bool(charge.valid(counts[None, :])[0])
+            )
+            valid_by_counts[key] = ok
+        if ok:
+            kept += 1
+            prefixes.update(combo[:j] for j in range(len(combo) + 1))
+    return frozenset(prefixes), kept
+
+
+def _derivative_parents(prims: Sequence[tuple[str, Structure]], max_atoms: int) -> list[tuple[str, Structure]]:
+    """The phases small enough for a supercell of index 2, one per structure type (species ignored)."""
+    from pymatgen.analysis.structure_matcher import StructureMatcher
+
+    matcher = StructureMatcher()
+    kept: list[tuple[str, Structure]] = []
+    for name, prim in prims:
+        if 2 * len(prim) > max_atoms:
+            continue
+        if any(len(k) == len(prim) and matcher.fit_anonymous(prim, k) for _, k in kept):
+            continue
+        kept.append((name, prim))
+    return kept
+
+
 def make_templates(
     phases: Sequence[tuple[str, Structure]],
     elements: Sequence[str],
@@ -85,15 +129,22 @@ def make_templates(
     max_atoms: int,
     min_elements: int = 1,
     max_decorations: int = 200_000,
+    derivative_index: int = 0,
 ) -> list[Template]:
-    """Templates of ``phases`` for the campaign's ``elements`` (see the module docs)."""
+    """Templates of ``phases`` for the campaign's ``elements`` (see the module docs); with
+    ``derivative_index`` >= 2 also the derivative structures of the small phases (one per
+    structure type) up to that supercell index (:mod:`generators.gflownet.derivatives`)."""
     from pymatgen.symmetry.analyzer import SpacegroupAnalyzer
+
+    from generators.gflownet.derivatives import derivatives
 
     anion = [_is_anion(e) for e in elements]
     cations = [i for i, a in enumerate(anion) if not a]
     anions = [i for i, a in enumerate(anion) if a]
     index = {e: i for i, e in enumerate(elements)}
+    valid_by_counts: dict[tuple[int, ...], bool] = {}
     out: list[Template] = []
+    usable: list[tuple[str, Structure, tuple[tuple[int, ...], ...], dict[str, bool]]] = []
     for name, structure in phases:
         prim = structure.get_primitive_structure()
         if len(prim) > max_atoms:
@@ -105,45 +156,65 @@ def make_templates(
         analyzer = SpacegroupAnalyzer(prim)
         symmetrized = analyzer.get_symmetrized_structure()
         orbits = tuple(tuple(int(i) for i in group) for group in symmetrized.equivalent_indices)
-        orbit_elements = tuple(prim[g[0]].specie.symbol for g in orbits)
-        orbit_anion = tuple(flags[e] for e in orbit_elements)
-        choices = [anions if a else cations for a in orbit_anion]
-        if any(not c for c in choices):
-            continue
-        n_total = math.prod(len(c) for c in choices)
-        if n_total > max_decorations:
-            log.info("templates: %s has %d decorations to enumerate (> %d); skipped", name, n_total, max_decorations)
-            continue
-        own = tuple(index.get(e, -1) for e in orbit_elements)
-        mult = np.array([len(g) for g in orbits])
-        valid_by_counts: dict[tuple[int, ...], bool] = {}
-        prefixes: set[tuple[int, ...]] = set()
-        kept = 0
-        for combo in itertools.product(*choices):
-            if combo == own:
-                continue  # the template itself
-            counts = np.zeros(len(elements), dtype=np.int64)
-            np.add.at(counts, np.array(combo), mult)
-            key = tuple(int(c) for c in counts)
-            ok = valid_by_counts.get(key)
-            if ok is None:
-                ok = int((counts > 0).sum()) >= min_elements and (
-                    charge is None or bool(charge.valid(counts[None, :])[0])
-                )
-                valid_by_counts[key] = ok
-            if ok:
-                kept += 1
-                prefixes.update(combo[:j] for j in range(len(combo) + 1))
-        if kept:
-            out.append(Template(name, prim, analyzer.get_space_group_number(), orbits, orbit_elements,
-                                orbit_anion, frozenset(prefixes), kept))
+        usable.append((name, prim, orbits, flags))
+        template = _template(name, prim, analyzer.get_space_group_number(), orbits,
+                             tuple(prim[g[0]].specie.symbol for g in orbits), flags, cations, anions, index,
+                             charge, min_elements, max_decorations, valid_by_counts, differ=False)
+        if template is not None:
+            out.append(template)
+    if derivative_index >= 2:
+        by_name = {name: (orbits, flags) for name, _, orbits, flags in usable}
+        for name, prim in _derivative_parents([(n, p) for n, p, _, _ in usable], max_atoms):
+            orbits, flags = by_name[name]
+            for j in range(len(orbits)):
+                pool = anions if flags[prim[orbits[j][0]].specie.symbol] else cations
+                if len(pool) < 2:
+                    continue
+
+                def feasible(sizes: tuple[int, ...], orbits=orbits, j=j, flags=flags, prim=prim) -> bool:
+                    elements_of = [prim[orbits[j][0]].specie.symbol] * 2 + [
+                        prim[orbits[i][0]].specie.symbol for i in range(len(orbits)) if i != j]
+                    choices = [anions if flags[e] else cations for e in elements_of]
+                    return _decorations(sizes, choices, (), len(elements), charge, min_elements,
+                                        valid_by_counts, differ=True)[1] > 0
+
+                found = derivatives(prim, orbits, j, max_index=derivative_index, max_atoms=max_atoms, feasible=feasible)
+                for k, d in enumerate(found):
+                    template = _template(f"{name}*{d.index}.{j}.{k}", d.structure, d.space_group, d.classes,
+                                         d.class_elements, flags, cations, anions, index, charge, min_elements,
+                                         max_decorations, valid_by_counts, differ=True)
+                    if template is not None:
+                        out.append(template)
     out.sort(key=lambda t: t.name)
     return out
 
 
+def _template(
+    name: str, structure: Structure, space_group: int, orbits: tuple[tuple[int, ...], ...],
+    orbit_elements: tuple[str, ...], flags: dict[str, bool], cations: list[int], anions: list[int],
+    index: dict[str, int], charge: ChargeRules | None, min_elements: int, max_decorations: int,
+    valid_by_counts: dict[tuple[int, ...], bool], *, differ: bool,
+) -> Template | None:
+    """A template with its kept decorations; None when it has none or too many to enumerate."""
+    orbit_anion = tuple(flags[e] for e in orbit_elements)
+    choices = [anions if a else cations for a in orbit_anion]
+    if any(not c for c in choices):
+        return None
+    n_total = math.prod(len(c) for c in choices)
+    if n_total > max_decorations:
+        log.info("templates: %s has %d decorations to enumerate (> %d); skipped", name, n_total, max_decorations)
+        return None
+    own = tuple(index.get(e, -1) for e in orbit_elements)
+    prefixes, kept = _decorations([len(g) for g in orbits], choices, own, len(index), charge, min_elements,
+                                  valid_by_counts, differ=differ)
+    if not kept:
+        return None
+    return Template(name, structure, space_group, orbits, orbit_elements, orbit_anion, prefixes, kept)
+
+
 def load_templates(
     paths: Sequence[str], elements: Sequence[str], charge: ChargeRules | None, *, max_atoms: int, min_elements: int = 1,
-    max_decorations: int = 200_000,
+    max_decorations: int = 200_000, derivative_index: int = 0,
 ) -> list[Template]:
     """Read the known phases of ``paths`` (any chemical system) and keep those usable as templates."""
     from loop.known_phases import load_known_phases
@@ -151,9 +222,10 @@ def load_templates(
     known = load_known_phases(list(paths), [e.symbol for e in Element])
     phases = [(p.name, p.structure) for p in known.with_structures() if p.structure is not None]
     templates = make_templates(phases, elements, charge, max_atoms=max_atoms, min_elements=min_elements,
-                               max_decorations=max_decorations)
-    log.info("templates: %d of %d known phases, %d decorations", len(templates), len(phases),
-             sum(t.n_decorations for t in templates))
+                               max_decorations=max_decorations, derivative_index=derivative_index)
+    n_derived = sum("*" in t.name for t in templates)
+    log.info("templates: %d of %d known phases and %d derivative structures, %d decorations",
+             len(templates) - n_derived, len(phases), n_derived, sum(t.n_decorations for t in templates))
     return templates
 
 

@@ -104,8 +104,10 @@ class RoundPlanner:
     def _generator_score(self, ranker: Any, pending: list[Candidate]) -> Callable[[Sequence[Candidate]], np.ndarray]:
         """The generator's reward: the ranker's acquisition, where a candidate the screen has seen in
         an earlier round counts as the screened candidate (its computed ``e_hull``, relaxed structure),
-        as the ranker sees it when it selects; a proposal fresh from the generator carries none of that."""
-        ledger = self.c.ledger
+        as the ranker sees it when it selects; a proposal not screened yet carries the screen's cheap
+        estimate when the screen offers one (``Screen.estimate_e_hull``: the ``mlip`` screen's
+        ``reward_estimates``, a single point), labelled as computed, and otherwise nothing."""
+        ledger, screen, kind = self.c.ledger, self.c.screen, self.c.config.screen.kind
         as_screened: dict[str, Candidate] | None = None  # read on the first call: a generator that ignores the score reads nothing
 
         def score(cands: Sequence[Candidate]) -> np.ndarray:
@@ -113,7 +115,16 @@ class RoundPlanner:
             if as_screened is None:
                 screened = ledger.screened_ids()
                 as_screened = {x.id: x for x in ledger.candidates(list(screened))} if screened else {}
-            return ranker.acquisition([as_screened.get(x.id, x) for x in cands], pending)
+            fresh = [x for x in cands if x.id not in as_screened and x.structure is not None]
+            estimates = screen.estimate_e_hull(fresh) if fresh else {}
+            seen = [
+                as_screened[x.id] if x.id in as_screened
+                else x.model_copy(update={"metadata": {**x.metadata, "e_hull": estimates[x.id],
+                                                       "e_hull_source": f"computed:{kind} single point, unrelaxed"}})
+                if x.id in estimates else x
+                for x in cands
+            ]
+            return ranker.acquisition(seen, pending)
 
         return score
 

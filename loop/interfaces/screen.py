@@ -21,3 +21,8 @@ class Screen(Plugin, abc.ABC):
     @abc.abstractmethod
     def screen(self, candidates: Sequence[Candidate], known: Sequence[Candidate]) -> list[ScreenDecision]:
         """Decide on each candidate."""
+
+    def estimate_e_hull(self, candidates: Sequence[Candidate]) -> dict[str, float]:
+        """A cheap computed ``e_hull`` (eV/atom) per candidate id, for candidates not screened yet (the
+        generator's reward; never recorded as a decision). The default screen offers none."""
+        return {}

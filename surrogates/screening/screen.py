@@ -95,6 +95,13 @@ class MLIPScreenConfig(PluginConfig):
         description="reject a candidate whose relaxed structure matches a known phase of the hull (same reduced formula, "
         "pymatgen StructureMatcher with default tolerances): a discovery campaign spends no experiment on what it knows",
     )
+    reward_estimates: bool = Field(
+        False,
+        description="estimate e_hull by one single point (the unrelaxed proposal, this screen's potential and hull) for "
+        "the proposals the generator's reward scores before they are screened; one single point per distinct proposal, "
+        "cached by candidate id (surrogates/screening/single_point.py). Off by default: a from-scratch generator scores "
+        "hundreds of new proposals a round",
+    )
 
 
 def known_match(hull: Hull, structure: Structure) -> str | None:
@@ -126,6 +133,7 @@ class MLIPScreen(Screen):
         self._potential_error: str | None = None
         self._hulls: dict[str, Hull | str] = {}
         self._known_keys: dict[str, tuple[str, int]] = {}
+        self._single_points: dict[str, float] = {}
         self.stats: dict[str, float] = {}
 
     # -- helpers ------------------------------------------------------------------------
@@ -237,6 +245,14 @@ class MLIPScreen(Screen):
             els, pot, cache, structures=[p.structure for p in with_s], names=[f"known:{p.name}" for p in with_s],
             include_prototypes=False, fixed_phases=[*fixed, *builtin.values()], **kw,
         )
+
+    def estimate_e_hull(self, candidates: Sequence[Candidate]) -> dict[str, float]:
+        """Single-point ``e_hull`` of unrelaxed candidates, with ``reward_estimates`` (else none)."""
+        if not self.config.reward_estimates or not candidates:
+            return {}
+        from surrogates.screening.single_point import single_point_e_hull
+
+        return single_point_e_hull(self, candidates, self._single_points)
 
     def _use_ray(self) -> bool:
         from loop.runtime import ray_available

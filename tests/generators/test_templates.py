@@ -136,6 +136,10 @@ def _write_cifs(folder: Path) -> Path:
 def test_generator_learns_to_decorate_the_template_its_score_rewards(tmp_path: Path) -> None:
     folder = _write_cifs(tmp_path / "known")
     options = {**LIMITS, "templates": [str(folder)], "hidden": 64, "train": {"batch_size": 16}}
+    derived = GFlowNetGenerator(GFlowNetGenerator.Config(**options), PluginContext(work_dir=tmp_path, seed=0))
+    # by default the small phases' derivative structures join them (rock salt's Mn-Ti orderings)
+    assert derived.env.T > 2 and any("*" in t.name for t in derived.env.templates)
+    options["template_derivatives"] = 0
     only = GFlowNetGenerator(GFlowNetGenerator.Config(**options), PluginContext(work_dir=tmp_path, seed=0))
     assert only.env.T == 2 and not only.env.from_scratch  # templates given: the template action space by default
     assert all("template" in c.metadata for c in only.sample(50, None, np.random.default_rng(0)))
@@ -160,3 +164,30 @@ def test_templates_that_fit_nothing_are_a_config_error(tmp_path: Path) -> None:
     options = {**LIMITS, "elements": ["Mn", "O"], "min_elements": 3, "templates": [str(folder)]}
     with pytest.raises(ConfigError, match="templates"):
         GFlowNetGenerator(GFlowNetGenerator.Config(**options), PluginContext(work_dir=tmp_path))
+
+
+def test_small_template_spaces_sample_the_target_exactly_without_repeats(tmp_path: Path) -> None:
+    folder = _write_cifs(tmp_path / "known")
+    options = {**LIMITS, "templates": [str(folder)], "hidden": 32, "template_derivatives": 0}
+    gen = GFlowNetGenerator(GFlowNetGenerator.Config(**options), PluginContext(work_dir=tmp_path, seed=0))
+    assert gen.exact_states is not None and len(gen.exact_states) == sum(t.n_decorations for t in gen.env.templates)
+    trained = GFlowNetGenerator(GFlowNetGenerator.Config(**options, exact_max_terminals=0), PluginContext(work_dir=tmp_path, seed=0))
+    assert trained.exact_states is None
+
+    def spinel_score(cands):  # log R = 4 * 5 for the spinels, 0 for the rest
+        return np.array([5.0 if c.formula == "Ti2MnO4" else 0.0 for c in cands])
+
+    gen.update([], score=spinel_score)
+    spinels = sum(decorate(t, s.template[1:], ELEMENTS).composition.reduced_formula == "Ti2MnO4"
+                  for s in gen.exact_states for t in [gen.env.templates[s.template[0]]])
+    rng = np.random.default_rng(0)
+    first = gen.sample(spinels, None, rng)
+    assert [c.formula for c in first] == ["Ti2MnO4"] * spinels  # e^20 against e^0: the spinels come first
+    assert all(c.metadata["template"] for c in first)
+    rest = gen.sample(len(gen.exact_states), None, rng)
+    ids = [c.id for c in first + rest]
+    assert len(rest) == len(gen.exact_states) - spinels and len(set(ids)) == len(ids)  # nothing proposed twice
+    assert gen.sample(4, None, rng) == []  # the space is spent
+    again = GFlowNetGenerator(GFlowNetGenerator.Config(**options), PluginContext(work_dir=tmp_path, seed=0))
+    again.load_state_dict(gen.state_dict())
+    assert again.proposed == gen.proposed and np.array_equal(again.exact_log_r, gen.exact_log_r)

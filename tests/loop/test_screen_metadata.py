@@ -61,15 +61,18 @@ def test_the_ranker_uses_the_mlip_screens_e_hull(tmp_path):
 
 def test_the_generators_reward_sees_what_the_screen_computed():
     """A proposal the screen saw in an earlier round reaches the ranker's acquisition (the generator's
-    reward) as the screened candidate, with its computed e_hull; a fresh proposal as it is."""
+    reward) as the screened candidate, with its computed e_hull; a fresh proposal carries the screen's
+    single-point estimate when the screen gives one (labelled as such), else nothing."""
     from types import SimpleNamespace
 
     import numpy as np
+    from pymatgen.core import Lattice, Structure
 
     from loop.campaign.rounds import RoundPlanner
     from loop.records import Candidate
 
-    fresh = {i: Candidate(id=i, formula="NaCl") for i in ("a", "b")}
+    nacl = Structure.from_spacegroup("Fm-3m", Lattice.cubic(5.6), ["Na", "Cl"], [[0, 0, 0], [0.5, 0.5, 0.5]])
+    fresh = {i: Candidate(id=i, formula="NaCl", structure=nacl if i != "b" else None) for i in ("a", "b", "c", "d")}
     screened_a = fresh["a"].model_copy(update={"metadata": {"e_hull": 0.3, "e_hull_source": "computed:mlip"}})
 
     class Ledger:
@@ -86,8 +89,19 @@ def test_the_generators_reward_sees_what_the_screen_computed():
             self.seen = list(cands)
             return np.zeros(len(cands))
 
+    class Screen:
+        asked: list = []
+
+        def estimate_e_hull(self, cands):
+            self.asked = [x.id for x in cands]
+            return {"c": 0.12}  # "d" could not be estimated
+
     planner = RoundPlanner.__new__(RoundPlanner)
-    planner.c = SimpleNamespace(ledger=Ledger())
+    screen = Screen()
+    planner.c = SimpleNamespace(ledger=Ledger(), screen=screen, config=SimpleNamespace(screen=SimpleNamespace(kind="mlip")))
     ranker = Ranker()
-    planner._generator_score(ranker, [])([fresh["a"], fresh["b"]])
-    assert [x.metadata.get("e_hull") for x in ranker.seen] == [0.3, None]
+    planner._generator_score(ranker, [])([fresh[i] for i in "abcd"])
+    assert screen.asked == ["c", "d"]  # neither the screened one nor one without a structure
+    assert [x.metadata.get("e_hull") for x in ranker.seen] == [0.3, None, 0.12, None]
+    assert ranker.seen[2].metadata["e_hull_source"] == "computed:mlip single point, unrelaxed"
+    assert "e_hull" not in fresh["c"].metadata  # the proposal itself is not changed

@@ -157,3 +157,25 @@ def test_novel_only_names_the_known_phase_a_relaxed_candidate_matches():
     assert known_match(hull, cscl) is None  # same formula, another structure: new
     peroxide = Structure(Lattice.cubic(4.5), ["Mg", "O", "O"], [[0, 0, 0], [0.35, 0.35, 0.35], [0.65, 0.65, 0.65]])
     assert known_match(hull, peroxide) is None  # another formula
+
+
+@pytest.mark.slow
+def test_reward_estimates_are_single_points_on_the_screens_hull_cached_by_id(tmp_path):
+    """``reward_estimates``: one single point per unrelaxed proposal against the screen's own hull, kept on
+    disk by candidate id; proposals the screen would reject as invalid or out of its system get none."""
+    cfg = {"relax_cache_dir": str(tmp_path / "relax")}
+    assert _screen(tmp_path, **cfg).estimate_e_hull([Candidate.from_structure(rocksalt(), origin=Origin(generator="t"))]) == {}
+    screen = _screen(tmp_path, reward_estimates=True, **cfg)
+    good = Candidate.from_structure(rocksalt(5.9), origin=Origin(generator="t"))
+    overlap = Candidate.from_structure(Structure(Lattice.cubic(4.0), ["Na", "Cl"], [[0, 0, 0], [0.1, 0, 0]]), origin=Origin(generator="t"))
+    outside = Candidate.from_structure(Structure(Lattice.cubic(4.0), ["K", "Cl"], [[0, 0, 0], [0.5, 0.5, 0.5]]), origin=Origin(generator="t"))
+    est = screen.estimate_e_hull([good, overlap, outside])
+    assert set(est) == {good.id}
+    hull = screen.hull(["Na", "Cl"])
+    energy = screen.potential().predict([good.structure])[0].energy_per_atom
+    assert est[good.id] == pytest.approx(hull.e_above_hull(good.structure.composition, screen.corrected(good.structure, energy)))
+    files = list((tmp_path / "relax" / "single_points").rglob("*.json"))
+    assert len(files) == 1 and json.loads(files[0].read_text())["energy_per_atom"] == pytest.approx(energy)
+    again = _screen(tmp_path, reward_estimates=True, **cfg)
+    files[0].write_text(json.dumps({"energy_per_atom": energy + 0.5}))  # the cache is read, not recomputed
+    assert again.estimate_e_hull([good])[good.id] == pytest.approx(est[good.id] + 0.5)

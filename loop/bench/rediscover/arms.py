@@ -173,6 +173,7 @@ def campaign_config(
             "potential": "chgnet", "elements": world.elements, "max_e_hull": 0.5, "fmax": 0.1, "steps": 200,
             "references": [str(known)], "hull_fmax": 0.1, "hull_steps": 60, "ray": "never",
             "relax_cache_dir": str(paths.relax_cache), "hull_cache_dir": str(paths.hull_cache), "novel_only": True,
+            "reward_estimates": True,
         }},
         "ranker": {"kind": spec.ranker},
         "lab": {"kind": "crystal", "options": lab_options(world)},
