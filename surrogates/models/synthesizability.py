@@ -81,7 +81,10 @@ def smact_prior(formula: str, e_hull: float | None = None, *, scale: float = 0.1
         judged, neutral, pauling = False, False, False
     p = 0.5 if not judged else (0.7 if pauling else 0.5 if neutral else 0.15)
     if e_hull is not None and math.isfinite(e_hull):
-        p *= math.exp(-max(e_hull, 0.0) / scale)
+        if e_hull >= 0.0:
+            p *= math.exp(-e_hull / scale)
+        else:  # below the known phases' hull (a decomposition energy): the further below, the likelier it forms
+            p = 1.0 - (1.0 - p) * math.exp(e_hull / scale)
     return float(min(max(p, 1e-4), 1 - 1e-4))
 
 

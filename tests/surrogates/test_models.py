@@ -48,6 +48,9 @@ def test_feasibility_learns_failures():
 def test_smact_prior_orders_chemistry():
     assert smact_prior("SrTiO3") > smact_prior("NaCl2")
     assert smact_prior("SrTiO3", e_hull=0.3) < smact_prior("SrTiO3", e_hull=0.0)
+    # below the known hull (a decomposition energy) the prior keeps rising, continuously, and stays below 1
+    below = [smact_prior("SrTiO3", e_hull=e) for e in (-1e-9, -0.05, -0.2)]
+    assert below[0] == pytest.approx(smact_prior("SrTiO3", e_hull=0.0)) and below[0] < below[1] < below[2] < 1.0
 
 
 def test_synth_model_updates_prior_and_calibration():
