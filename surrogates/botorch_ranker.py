@@ -62,7 +62,8 @@ and 0.65 AUC for ``e_hull <= 0.02``.
 Physics prior (``e_hull_estimate``, off by default): when the screen gives candidates no
 ``e_hull`` (a ``passthrough`` screen), the ranker can estimate it by a short relaxation with a
 potential (:mod:`surrogates.models.hull_estimate`) for the candidates it selects from and those
-observed; the estimate enters the ``p_synth`` prior as ``exp(-e_hull / 0.1)``, so it ranks the
+observed; the estimate enters the ``p_synth`` prior as ``exp(-e_hull / 0.1)`` (below the hull,
+``1 - (1 - p) exp(e_hull / 0.1)``: ``smact_prior``), so it ranks the
 first batches, before a GP can be fitted, and keeps weighting the acquisition after. Scores
 requested through :meth:`acquisition` (the generator's reward) use estimates already made and
 start no relaxation.
@@ -698,7 +699,7 @@ class BotorchRanker(Ranker):
                 order = self._rng.permutation(len(pool))[:q]
                 return [Selection(candidate_id=pool[i].id, score=0.0, rank=r) for r, i in enumerate(order)]
             computed = sum(isinstance(c.metadata.get("e_hull"), int | float) for c in pool)
-            prior = (f"p_synth prior: SMACT x exp(-e_hull / 0.1) with the screen's computed e_hull for {computed} of {len(pool)}"
+            prior = (f"p_synth prior: SMACT x exp(-e_hull / 0.1) (rising further below the hull) with the screen's computed e_hull for {computed} of {len(pool)}"
                      if computed else "p_synth prior: SMACT (no computed e_hull)")
             learned = ", updated by the lab's formed / not-formed outcomes" if self._synth is not None else ""
             self._fallback_used = f"ranks by its prior weights ({prior}{learned}) and feasibility ({self.fallback})"
