@@ -77,33 +77,45 @@ def _is_anion(symbol: str) -> bool:
     return bool(states) and max(states) < 0
 
 
-def _decorations(
-    mult: Sequence[int], choices: Sequence[Sequence[int]], own: tuple[int, ...], n_elements: int,
-    charge: ChargeRules | None, min_elements: int, valid_by_counts: dict[tuple[int, ...], bool], *, differ: bool,
-) -> tuple[frozenset[tuple[int, ...]], int]:
-    """Prefixes of every kept decoration (one element per site class) and how many there are.
+class _Decorations:
+    """Kept decorations per (class sizes, element choices), enumerated once a template read.
 
     Kept: not ``own`` (the template itself), ``min_elements``+ elements, charge-neutral by
     ``charge``; with ``differ`` the first two classes (a derivative's ``A`` and ``B``) differ."""
-    m = np.asarray(mult)
-    prefixes: set[tuple[int, ...]] = set()
-    kept = 0
-    for combo in itertools.product(*choices):
-        if combo == own or (differ and combo[0] == combo[1]):
-            continue
-        counts = np.zeros(n_elements, dtype=np.int64)
-        np.add.at(counts, np.array(combo), m)
-        key = tuple(int(c) for c in counts)
-        ok = valid_by_counts.get(key)
-        if ok is None:
-            ok = int((counts > 0).sum()) >= min_elements and (
-                charge is None or bool(charge.valid(counts[None, :])[0])
-            )
-            valid_by_counts[key] = ok
-        if ok:
-            kept += 1
-            prefixes.update(combo[:j] for j in range(len(combo) + 1))
-    return frozenset(prefixes), kept
+
+    def __init__(self, n_elements: int, charge: ChargeRules | None, min_elements: int) -> None:
+        self.n_elements, self.charge, self.min_elements = n_elements, charge, min_elements
+        self._valid: dict[tuple[int, ...], bool] = {}
+        self._done: dict[tuple, tuple[frozenset[tuple[int, ...]], int]] = {}
+
+    def __call__(self, mult: Sequence[int], choices: Sequence[Sequence[int]], own: tuple[int, ...], *,
+                 differ: bool) -> tuple[frozenset[tuple[int, ...]], int]:
+        """Prefixes of every kept decoration (one element per site class) and how many there are."""
+        key = (tuple(mult), tuple(tuple(c) for c in choices), own, differ)
+        if key not in self._done:  # derivatives of one size share their classes: enumerated once
+            self._done[key] = self._enumerate(np.asarray(mult), choices, own, differ)
+        return self._done[key]
+
+    def _enumerate(self, m: np.ndarray, choices: Sequence[Sequence[int]], own: tuple[int, ...],
+                   differ: bool) -> tuple[frozenset[tuple[int, ...]], int]:
+        prefixes: set[tuple[int, ...]] = set()
+        kept = 0
+        for combo in itertools.product(*choices):
+            if combo == own or (differ and combo[0] == combo[1]):
+                continue
+            counts = np.zeros(self.n_elements, dtype=np.int64)
+            np.add.at(counts, np.array(combo), m)
+            key = tuple(int(c) for c in counts)
+            ok = self._valid.get(key)
+            if ok is None:
+                ok = int((counts > 0).sum()) >= self.min_elements and (
+                    self.charge is None or bool(self.charge.valid(counts[None, :])[0])
+                )
+                self._valid[key] = ok
+            if ok:
+                kept += 1
+                prefixes.update(combo[:j] for j in range(len(combo) + 1))
+        return frozenset(prefixes), kept
 
 
 def _derivative_parents(prims: Sequence[tuple[str, Structure]], max_atoms: int) -> list[tuple[str, Structure]]:
@@ -142,7 +154,7 @@ def make_templates(
     cations = [i for i, a in enumerate(anion) if not a]
     anions = [i for i, a in enumerate(anion) if a]
     index = {e: i for i, e in enumerate(elements)}
-    valid_by_counts: dict[tuple[int, ...], bool] = {}
+    decorations = _Decorations(len(elements), charge, min_elements)
     out: list[Template] = []
     usable: list[tuple[str, Structure, tuple[tuple[int, ...], ...], dict[str, bool]]] = []
     for name, structure in phases:
@@ -159,7 +171,7 @@ def make_templates(
         usable.append((name, prim, orbits, flags))
         template = _template(name, prim, analyzer.get_space_group_number(), orbits,
                              tuple(prim[g[0]].specie.symbol for g in orbits), flags, cations, anions, index,
-                             charge, min_elements, max_decorations, valid_by_counts, differ=False)
+                             max_decorations, decorations, differ=False)
         if template is not None:
             out.append(template)
     if derivative_index >= 2:
@@ -171,18 +183,18 @@ def make_templates(
                 if len(pool) < 2:
                     continue
 
-                def feasible(sizes: tuple[int, ...], orbits=orbits, j=j, flags=flags, prim=prim) -> bool:
-                    elements_of = [prim[orbits[j][0]].specie.symbol] * 2 + [
-                        prim[orbits[i][0]].specie.symbol for i in range(len(orbits)) if i != j]
-                    choices = [anions if flags[e] else cations for e in elements_of]
-                    return _decorations(sizes, choices, (), len(elements), charge, min_elements,
-                                        valid_by_counts, differ=True)[1] > 0
+                classes_of = [prim[orbits[j][0]].specie.symbol] * 2 + [
+                    prim[orbits[i][0]].specie.symbol for i in range(len(orbits)) if i != j]
+                class_choices = [anions if flags[e] else cations for e in classes_of]
+
+                def feasible(sizes: tuple[int, ...], class_choices=class_choices) -> bool:
+                    return decorations(sizes, class_choices, (), differ=True)[1] > 0
 
                 found = derivatives(prim, orbits, j, max_index=derivative_index, max_atoms=max_atoms, feasible=feasible)
                 for k, d in enumerate(found):
                     template = _template(f"{name}*{d.index}.{j}.{k}", d.structure, d.space_group, d.classes,
-                                         d.class_elements, flags, cations, anions, index, charge, min_elements,
-                                         max_decorations, valid_by_counts, differ=True)
+                                         d.class_elements, flags, cations, anions, index, max_decorations,
+                                         decorations, differ=True)
                     if template is not None:
                         out.append(template)
     out.sort(key=lambda t: t.name)
@@ -192,8 +204,7 @@ def make_templates(
 def _template(
     name: str, structure: Structure, space_group: int, orbits: tuple[tuple[int, ...], ...],
     orbit_elements: tuple[str, ...], flags: dict[str, bool], cations: list[int], anions: list[int],
-    index: dict[str, int], charge: ChargeRules | None, min_elements: int, max_decorations: int,
-    valid_by_counts: dict[tuple[int, ...], bool], *, differ: bool,
+    index: dict[str, int], max_decorations: int, decorations: _Decorations, *, differ: bool,
 ) -> Template | None:
     """A template with its kept decorations; None when it has none or too many to enumerate."""
     orbit_anion = tuple(flags[e] for e in orbit_elements)
@@ -205,8 +216,7 @@ def _template(
         log.info("templates: %s has %d decorations to enumerate (> %d); skipped", name, n_total, max_decorations)
         return None
     own = tuple(index.get(e, -1) for e in orbit_elements)
-    prefixes, kept = _decorations([len(g) for g in orbits], choices, own, len(index), charge, min_elements,
-                                  valid_by_counts, differ=differ)
+    prefixes, kept = decorations([len(g) for g in orbits], choices, own, differ=differ)
     if not kept:
         return None
     return Template(name, structure, space_group, orbits, orbit_elements, orbit_anion, prefixes, kept)
