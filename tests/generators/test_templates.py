@@ -11,6 +11,7 @@ from pymatgen.core import Lattice, Structure
 from generators.gflownet import GFlowNetGenerator
 from generators.gflownet.chemistry import ChargeRules
 from generators.gflownet.env import CrystalEnv, EnvConfig
+from generators.gflownet.generator import cooled_temperature, perplexity
 from generators.gflownet.templates import decorate, make_templates
 from loop.errors import ConfigError
 from loop.interfaces import PluginContext
@@ -191,3 +192,33 @@ def test_small_template_spaces_sample_the_target_exactly_without_repeats(tmp_pat
     again = GFlowNetGenerator(GFlowNetGenerator.Config(**options), PluginContext(work_dir=tmp_path, seed=0))
     again.load_state_dict(gen.state_dict())
     assert again.proposed == gen.proposed and np.array_equal(again.exact_log_r, gen.exact_log_r)
+
+
+def test_cooled_temperature_meets_the_perplexity_and_never_heats() -> None:
+    log_r = np.linspace(0.0, -1.0, 400)  # nearly flat: perplexity close to 400
+    assert perplexity(log_r) > 350
+    t = cooled_temperature(log_r, 1.0, 24.0)
+    assert t < 1.0 and perplexity(log_r / t) == pytest.approx(24.0, rel=0.02)
+    sharp = np.r_[0.0, np.full(99, -50.0)]  # already concentrated: unchanged
+    assert cooled_temperature(sharp, 1.0, 24.0) == 1.0
+    assert cooled_temperature(np.zeros(100), 0.5, 24.0) == 0.5  # flat: nothing to cool
+    with_spent = np.r_[log_r, np.full(50, -np.inf)]  # proposed terminals (-inf) carry no mass
+    assert cooled_temperature(with_spent, 1.0, 24.0) == pytest.approx(t)
+
+
+def test_the_exact_target_is_cooled_to_a_few_rounds_of_proposals(tmp_path: Path) -> None:
+    folder = _write_cifs(tmp_path / "known")
+    options = {**LIMITS, "templates": [str(folder)], "hidden": 32}
+    cooled = GFlowNetGenerator(GFlowNetGenerator.Config(**options, exact_spread=1.0), PluginContext(work_dir=tmp_path, seed=0))
+    flat = GFlowNetGenerator(GFlowNetGenerator.Config(**options, exact_spread=None), PluginContext(work_dir=tmp_path, seed=0))
+    assert cooled.exact_states is not None and len(cooled.exact_states) > 40
+    slope = -0.01 * np.arange(len(cooled.exact_states))  # a gentle slope: terminal 0 best
+    cooled.exact_log_r, flat.exact_log_r = slope, slope.copy()  # as _score_exact leaves them
+    picks: dict[str, list[int]] = {"cooled": [], "flat": []}
+    for seed in range(20):
+        for name, gen in (("cooled", cooled), ("flat", flat)):
+            gen.proposed = set()
+            gen.sample(4, None, np.random.default_rng(seed))
+            picks[name].extend(gen.proposed)
+    assert max(picks["cooled"]) < 40  # perplexity at most 4: the draws stay among the best terminals
+    assert max(picks["flat"]) > 40  # the flat target draws from all of them
