@@ -158,7 +158,7 @@ def test_tiny_world_end_to_end_arms_see_the_same_screen_and_lab_results(tmp_path
     assert world["ratio_vs_best"] is None  # ours did not run
     again = run_rediscover([world_file], seeds=1, arms=arms, settings=settings, root=tmp_path / "bench")
     assert again["worlds"]["mgo"]["arms"] == world["arms"]  # read back from the per-run results: resumed, not rerun
-    # the campaigns of a seed in two processes: the same figures (only the seconds differ)
+    # the campaigns in one queue of two processes: the same figures (only the seconds differ)
     parallel = run_rediscover([world_file], seeds=1, arms=arms, settings=settings, root=tmp_path / "bench2", workers=2)
 
     def figures(rows):

@@ -3,8 +3,9 @@
 Order of work: every world config is read and checked first (bad input fails before any
 campaign runs); then per world its reachability (cached), and, when reachable, per seed and
 arm (seed-major, so arms of a seed share the relaxation and truth caches) one campaign
-(``workers > 1``: the campaigns of a seed run in that many processes at once, after the shared
-screen hull is built; the caches are files written atomically, and a candidate's relaxation
+(``workers > 1``: the campaigns of every seed in one queue of that many processes, after the shared
+screen hull is built, so no worker waits for a seed's slowest arm; the caches are files written
+atomically, and a candidate's relaxation
 does not depend on what it was batched with, so the figures are those of one process). Each
 finished run's figures are written to ``<root>/results/<world>/<settings>-<config hash>/<arm>/seed<k>.json``
 and read back on the next call, so an interrupted benchmark resumes where it stopped; a
@@ -31,7 +32,7 @@ import logging
 import shutil
 import statistics
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -188,17 +189,19 @@ def _better(a: dict[str, Any], b: dict[str, Any]) -> bool:
     return (a["median_first"], -a["rediscovered"]) < (b["median_first"], -b["rediscovered"])
 
 
-def _run_parallel(world: RediscoveryWorld, tasks: Sequence[tuple[str, str]], seed: int, paths: BenchPaths,
-                  settings: BenchSettings, workers: int, threads: int) -> list[dict[str, Any]]:
-    """The campaigns of one seed in ``workers`` processes; results in the order of ``tasks``."""
+def _run_parallel(world: RediscoveryWorld, tasks: Sequence[tuple[int, str, str]], paths: BenchPaths,
+                  settings: BenchSettings, workers: int, threads: int) -> Iterator[dict[str, Any]]:
+    """The campaigns ``(seed, arm, variant)`` of a world in ``workers`` processes, one queue for all
+    seeds (a worker never waits for a seed's slowest arm); results as they finish."""
     import multiprocessing
-    from concurrent.futures import ProcessPoolExecutor
+    from concurrent.futures import ProcessPoolExecutor, as_completed
 
     ctx = multiprocessing.get_context("spawn")  # torch and sqlite do not survive a fork
     with ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_worker_init, initargs=(threads,)) as pool:
         futures = [pool.submit(_run_arm_in_worker, world.source, arm, variant, seed, str(paths.root), settings)
-                   for arm, variant in tasks]
-        return [f.result() for f in futures]
+                   for seed, arm, variant in tasks]
+        for f in as_completed(futures):
+            yield f.result()
 
 
 def run_rediscover(
@@ -238,24 +241,24 @@ def run_rediscover(
             if not reach["reachable"]:
                 log.info("world %s is unreachable: no arm runs (%s)", world.name, reach["phases"])
             continue
+        tasks = [(base_seed + i, arm, variant) for i in range(seeds) for arm in arms for variant in ARMS[arm].variants]
+        if workers > 1:
+            warm_screen_hull(world, paths, settings, base_seed)
+            results: Iterable[dict[str, Any]] = _run_parallel(world, tasks, paths, settings, workers, threads)
+        else:
+            results = (run_arm(world, arm, variant, seed, paths, settings, _lab(world, paths, seed, "candidate"))
+                       for seed, arm, variant in tasks)  # the truth is the world's; the lab's seed is the campaign's
+        by_task: dict[tuple[int, str, str], dict[str, Any]] = {}
+        for r in results:
+            by_task[(r["seed"], r["arm"], r["variant"])] = r
+            log.info("%s %s%s seed %d: first rediscovery %s, %s rediscovered, %d new (%.0f s)", world.name, r["arm"],
+                     f" ({r['variant']})" if r["variant"] else "", r["seed"], r["first_rediscovery"], r["rediscovered"],
+                     len(r["new_hits"]), r["seconds"])
+            if on_result is not None:
+                on_result(r)
         runs: dict[tuple[str, str], list[dict[str, Any]]] = {}
-        tasks = [(arm, variant) for arm in arms for variant in ARMS[arm].variants]
-        for i in range(seeds):
-            seed = base_seed + i
-            if workers > 1:
-                if i == 0:
-                    warm_screen_hull(world, paths, settings, seed)
-                results: Iterable[dict[str, Any]] = _run_parallel(world, tasks, seed, paths, settings, workers, threads)
-            else:
-                scorer = _lab(world, paths, seed, "candidate")  # the truth is the world's; the lab's seed is the campaign's
-                results = (run_arm(world, arm, variant, seed, paths, settings, scorer) for arm, variant in tasks)
-            for (arm, variant), r in zip(tasks, results, strict=True):
-                runs.setdefault((arm, variant), []).append(r)
-                log.info("%s %s%s seed %d: first rediscovery %s, %s rediscovered, %d new (%.0f s)", world.name, arm,
-                         f" ({variant})" if variant else "", seed, r["first_rediscovery"], r["rediscovered"],
-                         len(r["new_hits"]), r["seconds"])
-                if on_result is not None:
-                    on_result(r)
+        for seed, arm, variant in tasks:  # seed order within each arm, however they finished
+            runs.setdefault((arm, variant), []).append(by_task[(seed, arm, variant)])
         for arm in arms:
             summaries = {v: summarize_arm(runs[(arm, v)], settings.budget) for v in ARMS[arm].variants}
             best_variant = next(iter(summaries))
