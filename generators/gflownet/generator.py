@@ -155,6 +155,22 @@ def cooled_temperature(log_r: np.ndarray, temperature: float, max_perplexity: fl
     return float(np.exp(lo))
 
 
+def exact_draw(log_r: np.ndarray, proposed: set[int], n: int, rng: np.random.Generator, temperature: float,
+               spread: float | None) -> list[int]:
+    """Indices of ``n`` terminals drawn without replacement from ``exp(log_r / T) / Z`` (Gumbel top-k),
+    none of ``proposed``; ``T`` is ``temperature``, cooled to a perplexity of ``spread * n`` terminals
+    when ``spread`` is given (:func:`cooled_temperature`)."""
+    log_r = np.array(log_r, dtype=float)
+    if proposed:
+        log_r[np.fromiter(proposed, dtype=np.int64)] = -np.inf
+    t = temperature if spread is None else cooled_temperature(log_r, temperature, spread * n)
+    if t < temperature:
+        log.info("gflownet: exact target cooled to T %.3g (perplexity %.0f -> %.0f terminals of %d left)",
+                 t, perplexity(log_r / temperature), perplexity(log_r / t), int(np.isfinite(log_r).sum()))
+    keys = log_r / t + rng.gumbel(size=len(log_r))
+    return [int(i) for i in np.argsort(-keys)[:n] if np.isfinite(keys[i])]
+
+
 class GFlowNetGenerator(Generator):
     """Crystal-GFN-style conditional GFlowNet emitting full structures."""
 
@@ -303,18 +319,7 @@ class GFlowNetGenerator(Generator):
         ``log R / T``), none proposed in an earlier round; ``T`` is ``sample_temperature``, cooled
         with ``exact_spread`` (:func:`cooled_temperature`)."""
         assert self.exact_states is not None and self.exact_log_r is not None
-        log_r = self.exact_log_r.copy()
-        if self.proposed:
-            log_r[np.fromiter(self.proposed, dtype=np.int64)] = -np.inf
-        temperature = self.config.sample_temperature
-        if self.config.exact_spread is not None:
-            temperature = cooled_temperature(log_r, temperature, self.config.exact_spread * n)
-            if temperature < self.config.sample_temperature:
-                log.info("gflownet: exact target cooled to T %.3g (perplexity %.0f -> %.0f terminals of %d left)",
-                         temperature, perplexity(log_r / self.config.sample_temperature),
-                         perplexity(log_r / temperature), int(np.isfinite(log_r).sum()))
-        keys = log_r / temperature + rng.gumbel(size=len(self.exact_states))
-        order = [int(i) for i in np.argsort(-keys)[:n] if np.isfinite(keys[i])]
+        order = exact_draw(self.exact_log_r, self.proposed, n, rng, self.config.sample_temperature, self.config.exact_spread)
         out = []
         for i in order:
             self.proposed.add(i)

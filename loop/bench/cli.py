@@ -13,7 +13,7 @@ from pathlib import Path
 
 import click
 
-__all__ = ["bench_loop_prior", "bench_rediscover"]
+__all__ = ["bench_loop_prior", "bench_rediscover", "bench_rediscover_target"]
 
 log = logging.getLogger(__name__)
 
@@ -33,7 +33,7 @@ QUICK_BUDGET = 8
 @click.option("--reachability-only", is_flag=True, help="decide each world's reachability and stop (no arm runs)")
 @click.option("--threads", default=1, show_default=True, type=int, help="torch threads (per worker)")
 @click.option("--workers", default=1, show_default=True, type=int,
-              help="campaigns of a seed run in this many processes at once (the figures do not change)")
+              help="campaigns run in this many processes at once, one queue for every seed (the figures do not change)")
 @click.option("--json", "json_path", type=click.Path(dir_okay=False, path_type=Path), default=None)
 def bench_rediscover(configs: tuple[Path, ...], seeds: int, base_seed: int, arms: str | None, budget: int | None, quick: bool,
                      workdir: Path | None, reachability_only: bool, threads: int, workers: int, json_path: Path | None) -> None:
@@ -71,6 +71,47 @@ def bench_rediscover(configs: tuple[Path, ...], seeds: int, base_seed: int, arms
             click.echo(f"    {arm:<24}{'median_first':>13} {r['median_first']:>5.1f}  rediscovered {r['rediscovered']:>2}  "
                        f"new {r['new_hits']:>2}  relaxations {r['relaxations']:>4}  {r['seconds']:>7.0f} s{tag}"
                        + ("  (ours)" if arm == OURS else ""))
+    click.echo(f"  seconds {out['seconds']}")
+    if json_path is not None:
+        json_path.write_text(json.dumps(out, indent=2, default=float))
+        click.echo(f"wrote {json_path}")
+
+
+@click.command("rediscover-target")
+@click.argument("config", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--spreads", default="none,6,3,1", show_default=True,
+              help="exact_spread values to compare (none: the target as it is)")
+@click.option("--per-parent", default="none", show_default=True,
+              help="caps of a round's proposals per parent structure to compare (none: no cap)")
+@click.option("--rounds", default=3, show_default=True, type=int)
+@click.option("--draws", default=1000, show_default=True, type=int, help="simulated campaigns per setting")
+@click.option("--seed", default=0, show_default=True, type=int)
+@click.option("--workdir", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="as for bench rediscover (its caches are reused; default: <crystaloop cache>/rediscover)")
+@click.option("--json", "json_path", type=click.Path(dir_okay=False, path_type=Path), default=None)
+def bench_rediscover_target(config: Path, spreads: str, per_parent: str, rounds: int, draws: int, seed: int,
+                            workdir: Path | None, json_path: Path | None) -> None:
+    """How often ours' generator proposes a hidden phase of the world CONFIG by each round, from its round-0 target
+    (no relaxation, ranking or experiment; docs/benchmarks.md, "Session 13")."""
+    from loop.bench.rediscover.concentration import run_target_check
+    from loop.tables import cache_dir
+
+    def values(text: str, kind: type) -> list:
+        return [None if v.strip().lower() == "none" else kind(v) for v in text.split(",")]
+
+    t0 = time.perf_counter()
+    out = run_target_check(config, workdir or cache_dir() / "rediscover", values(spreads, float), rounds=rounds,
+                           draws=draws, per_parent=values(per_parent, int), seed=seed)
+    out["seconds"] = round(time.perf_counter() - t0, 1)
+    click.echo(f"{out['world']}: round-0 target over {out['matches']['terminals']} terminals, {out['proposals']} proposals "
+               f"a round, {draws} draws")
+    for stem, found in out["matches"].items():
+        if stem != "terminals":
+            click.echo(f"  {stem}: " + ", ".join(f"{m['template']} ({m['formula']}) rank {m['rank']}" for m in found))
+    click.echo(f"  {'spread':>6} {'per parent':>10} {'perplexity':>10}  P(proposed by round 0..{rounds - 1}), per hidden phase")
+    for row in out["odds"]:
+        odds = "  ".join(f"{stem} {p}" for stem, p in row["by_round"].items())
+        click.echo(f"  {str(row['spread']):>6} {str(row['per_parent']):>10} {row['perplexity']:>10.0f}  {odds}")
     click.echo(f"  seconds {out['seconds']}")
     if json_path is not None:
         json_path.write_text(json.dumps(out, indent=2, default=float))
