@@ -639,9 +639,10 @@ class BotorchRanker(Ranker):
             mc_samples=self.config.mc_samples if len(opt) < 2 else self.config.mo_mc_samples, seed=self.seed + self._n_fit,
         )
 
-    def _prior_log_weight(self, candidates: Sequence[Candidate]) -> np.ndarray | None:
+    def _prior_log_weight(self, candidates: Sequence[Candidate], *, ties: bool = False) -> np.ndarray | None:
         """Fallback scores: ``log w(x)`` from what is known before a GP can be fitted (the ``p_synth``
-        prior or its update, the feasibility model), or ``None`` when that is the same for every candidate."""
+        prior or its update, the feasibility model), or ``None`` when there is none, or (unless ``ties``)
+        when it is the same for every candidate."""
         if not self._synth_enabled(candidates) and not self._feas.active:
             return None
         X, ok = self._features(candidates)
@@ -653,15 +654,20 @@ class BotorchRanker(Ranker):
             p = prior if self._synth is None else self._synth.predict(X, prior)
             lw += np.log(np.clip(p, 1e-6, 1.0))
         lw[~ok] = -np.inf
-        return None if np.ptp(lw[ok]) <= 1e-12 and ok.all() else lw
+        return None if not ties and np.ptp(lw[ok]) <= 1e-12 and ok.all() else lw
 
     def acquisition(self, candidates: Sequence[Candidate], pending: Sequence[Candidate]) -> np.ndarray:
         """``log a(x | pending) + log w(x)`` per candidate; in fallback (see ``fallback``) the prior log
-        weight ``log w(x)`` where it tells candidates apart, else random scores."""
+        weight ``log w(x)``, ties included, where there is a prior, else random scores.
+
+        Ties stay ties: a caller that scores its candidates in parts (the GFlowNet's exact target,
+        256 terminals a call) must get the same scale in every part. Random scores in [0, 1] for a
+        part whose candidates all sat at the prior's floor once outranked every log weight (<= 0)
+        of the other parts (docs/benchmarks.md, "Session 13")."""
         if not candidates:
             return np.zeros(0)
         if self._model is None:
-            lw = self._prior_log_weight(candidates)
+            lw = self._prior_log_weight(candidates, ties=True)
             return self._rng.random(len(candidates)) if lw is None else lw
         X, ok, Xp, lw = self._prepare(candidates, pending)
         vals = evaluate_acquisition(self._acqf(Xp), self._tensor(X)).cpu().numpy() + lw

@@ -67,3 +67,21 @@ def test_a_potential_that_cannot_load_leaves_the_chemistry_prior(tmp_path, caplo
     ranker = BotorchRanker(BotorchRanker.Config(e_hull_estimate=cfg), ctx)
     ranker.fit([], [])
     assert len(ranker.select(cands, 2, [])) == 2  # the same SMACT prior for both: the seeded random batch
+
+
+def test_prior_scores_keep_one_scale_across_calls_even_when_a_call_is_all_ties(tmp_path):
+    """The GFlowNet scores its exact target in parts: a part whose candidates all sit at the prior's floor
+    (far above the hull) must not come back as random scores that outrank the other parts' log weights."""
+    ctx = PluginContext(work_dir=tmp_path, objectives=[Objective(name="yield", goal="maximize")])
+    ranker = BotorchRanker(BotorchRanker.Config(), ctx)
+    ranker.fit([], [])
+
+    def with_e_hull(lattice: float, e_hull: float) -> Candidate:
+        c = Candidate.from_structure(rocksalt(lattice))
+        return c.model_copy(update={"metadata": {"e_hull": e_hull}})
+
+    far = [with_e_hull(5.0 + 0.1 * i, 2.0) for i in range(4)]  # p_synth at its floor for every one: ties
+    near = [with_e_hull(6.0, 0.02), with_e_hull(6.2, 0.3)]
+    tied, spread = ranker.acquisition(far, []), ranker.acquisition(near, [])
+    assert np.ptp(tied) == 0 and (tied <= 0).all()  # the tie comes back as the tied log weight, not random
+    assert spread.min() > tied.max()  # one scale: near the hull beats far above it, across calls
