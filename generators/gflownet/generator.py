@@ -112,6 +112,11 @@ class GFlowNetConfig(EnvConfig):
         "proposed is at most this many times the proposals asked for (3: a round's draw comes from about three "
         "rounds' worth of terminals); None: sample R(x)/Z at sample_temperature (docs/benchmarks.md, session 13)",
     )
+    exact_per_parent: int | None = Field(
+        None, ge=1,
+        description="exact target only: at most this many of a round's proposals from one parent structure (a known "
+        "phase with its derivative structures); None: no cap (docs/benchmarks.md, session 13)",
+    )
     template_derivatives: int = Field(
         6, ge=0, description="with templates, also the derivative structures of the small known phases (orderings of "
         "two elements on one orbit of their supercells, Hart & Forcade 2008) up to this supercell index; 0 or 1: none. "
@@ -156,10 +161,11 @@ def cooled_temperature(log_r: np.ndarray, temperature: float, max_perplexity: fl
 
 
 def exact_draw(log_r: np.ndarray, proposed: set[int], n: int, rng: np.random.Generator, temperature: float,
-               spread: float | None) -> list[int]:
+               spread: float | None, parents: Sequence[str] | None = None, per_parent: int | None = None) -> list[int]:
     """Indices of ``n`` terminals drawn without replacement from ``exp(log_r / T) / Z`` (Gumbel top-k),
     none of ``proposed``; ``T`` is ``temperature``, cooled to a perplexity of ``spread * n`` terminals
-    when ``spread`` is given (:func:`cooled_temperature`)."""
+    when ``spread`` is given (:func:`cooled_temperature`). With ``per_parent``, at most that many of
+    the ``n`` share a parent structure (``parents[i]``), while the target has terminals left."""
     log_r = np.array(log_r, dtype=float)
     if proposed:
         log_r[np.fromiter(proposed, dtype=np.int64)] = -np.inf
@@ -168,7 +174,18 @@ def exact_draw(log_r: np.ndarray, proposed: set[int], n: int, rng: np.random.Gen
         log.info("gflownet: exact target cooled to T %.3g (perplexity %.0f -> %.0f terminals of %d left)",
                  t, perplexity(log_r / temperature), perplexity(log_r / t), int(np.isfinite(log_r).sum()))
     keys = log_r / t + rng.gumbel(size=len(log_r))
-    return [int(i) for i in np.argsort(-keys)[:n] if np.isfinite(keys[i])]
+    order = [int(i) for i in np.argsort(-keys) if np.isfinite(keys[i])]
+    if per_parent is None or parents is None:
+        return order[:n]
+    out: list[int] = []
+    count: dict[str, int] = {}
+    for i in order:
+        if count.get(parents[i], 0) < per_parent:
+            out.append(i)
+            count[parents[i]] = count.get(parents[i], 0) + 1
+            if len(out) == n:
+                return out
+    return out + [i for i in order if i not in set(out)][: n - len(out)]  # too few parents left: fill in reward order
 
 
 class GFlowNetGenerator(Generator):
@@ -228,6 +245,8 @@ class GFlowNetGenerator(Generator):
         self.observed: set[str] = set()
         self.exact_states = self._enumerable_terminals()
         self.exact_log_r: np.ndarray | None = None
+        self.exact_parents = (None if self.exact_states is None
+                              else [self.env.templates[st.template[0]].name.split("*")[0] for st in self.exact_states])
         self.proposed: set[int] = set()  # exact mode: terminals proposed in earlier rounds
         self.nan_rewards = 0
         self.rounds = 0
@@ -319,7 +338,9 @@ class GFlowNetGenerator(Generator):
         ``log R / T``), none proposed in an earlier round; ``T`` is ``sample_temperature``, cooled
         with ``exact_spread`` (:func:`cooled_temperature`)."""
         assert self.exact_states is not None and self.exact_log_r is not None
-        order = exact_draw(self.exact_log_r, self.proposed, n, rng, self.config.sample_temperature, self.config.exact_spread)
+        cfg = self.config
+        order = exact_draw(self.exact_log_r, self.proposed, n, rng, cfg.sample_temperature, cfg.exact_spread,
+                           self.exact_parents, cfg.exact_per_parent)
         out = []
         for i in order:
             self.proposed.add(i)

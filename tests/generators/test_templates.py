@@ -222,3 +222,18 @@ def test_the_exact_target_is_cooled_to_a_few_rounds_of_proposals(tmp_path: Path)
             picks[name].extend(gen.proposed)
     assert max(picks["cooled"]) < 40  # perplexity at most 4: the draws stay among the best terminals
     assert max(picks["flat"]) > 40  # the flat target draws from all of them
+
+
+def test_a_cap_per_parent_spreads_a_round_over_parent_structures(tmp_path: Path) -> None:
+    folder = _write_cifs(tmp_path / "known")
+    options = {**LIMITS, "templates": [str(folder)], "hidden": 32, "exact_spread": None}
+    capped = GFlowNetGenerator(GFlowNetGenerator.Config(**options, exact_per_parent=1), PluginContext(work_dir=tmp_path, seed=0))
+    assert capped.exact_states is not None and capped.exact_parents is not None
+    parents = capped.exact_parents
+    assert len(set(parents)) >= 2 and all("*" not in p for p in parents)  # derivatives count under their parent
+    first = parents[0]
+    capped.exact_log_r = np.array([10.0 if p == first else 0.0 for p in parents])  # one parent holds all the reward
+    capped.sample(len(set(parents)), None, np.random.default_rng(0))
+    assert sorted(parents[i] for i in capped.proposed) == sorted(set(parents))  # one from each parent
+    more = capped.sample(3, None, np.random.default_rng(1))  # a round that asks for more than the parents left fills up
+    assert len(more) == 3

@@ -69,33 +69,11 @@ def round_zero_target(world: RediscoveryWorld, paths: BenchPaths, settings: Benc
             "matches": {k: v for k, v in matches.items() if v}}
 
 
-def _draw(log_r: np.ndarray, taken: set[int], n: int, rng: np.random.Generator, spread: float | None,
-          parents: Sequence[str], per_parent: int | None) -> list[int]:
-    from generators.gflownet.generator import cooled_temperature, exact_draw
-
-    if per_parent is None:
-        return exact_draw(log_r, taken, n, rng, 1.0, spread)
-    live = np.array(log_r, dtype=float)
-    if taken:
-        live[np.fromiter(taken, dtype=np.int64)] = -np.inf
-    t = 1.0 if spread is None else cooled_temperature(live, 1.0, spread * n)
-    keys = live / t + rng.gumbel(size=len(live))
-    out: list[int] = []
-    count: dict[str, int] = {}
-    for i in np.argsort(-keys):
-        if not np.isfinite(keys[i]) or len(out) == n:
-            break
-        if count.get(parents[i], 0) < per_parent:
-            out.append(int(i))
-            count[parents[i]] = count.get(parents[i], 0) + 1
-    return out
-
-
 def proposal_odds(target: dict[str, Any], spreads: Sequence[float | None], *, proposals: int, rounds: int, draws: int,
                   per_parent: Sequence[int | None] = (None,), seed: int = 0) -> list[dict[str, Any]]:
     """Per (spread, per_parent): for each hidden phase, the share of ``draws`` in which one of its
     matches is among the proposals by each round."""
-    from generators.gflownet.generator import perplexity
+    from generators.gflownet.generator import exact_draw, perplexity
 
     logging.getLogger("generators.gflownet.generator").setLevel(logging.WARNING)  # one cooling line per draw otherwise
     log_r = target["log_r"]
@@ -112,7 +90,7 @@ def proposal_odds(target: dict[str, Any], spreads: Sequence[float | None], *, pr
                 taken: set[int] = set()
                 found = np.zeros(len(stems), dtype=bool)
                 for r in range(rounds):
-                    picks = _draw(log_r, taken, proposals, rng, spread, target["parents"], cap)
+                    picks = exact_draw(log_r, taken, proposals, rng, 1.0, spread, target["parents"], cap)
                     taken.update(picks)
                     found |= hit[:, picks].any(axis=1)
                     by_round[:, r] += found
