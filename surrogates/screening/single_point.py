@@ -86,8 +86,9 @@ def single_point_e_hull(
     for i in range(0, len(items), _BATCH):
         chunk = items[i:i + _BATCH]
         try:
-            results = pot.predict([c.structure for c in chunk])  # type: ignore[misc]
-            values = [float(r.energy_per_atom) for r in results]
+            # energies only: no forces, so no autograd graph (CHGNet's predict with forces peaked at 13.6 GB
+            # over li-ti-o's 1,070 terminals, docs/benchmarks.md "Session 13")
+            values = [float(e) for e in pot.energies_per_atom([c.structure for c in chunk])]  # type: ignore[misc]
         except Exception as exc:  # noqa: BLE001 - an estimate that fails leaves the reward as it was
             log.warning("single points failed on a batch of %d: %s", len(chunk), exc)
             values = [math.nan] * len(chunk)
