@@ -54,6 +54,7 @@ from generators.gflownet.sampler import LiveSpace, Trajectory, rollout
 from generators.gflownet.trainer import TBTrainer, TrainConfig
 from generators.gflownet.validity import structure_problem
 from loop.errors import ConfigError
+from loop.exact_target import exact_draw
 from loop.identity import structure_id
 from loop.interfaces import Generator, PluginContext, Potential, ScoreFn, resolve_device
 from loop.records import Candidate, Observation, Origin
@@ -132,60 +133,6 @@ def _encode_state(module: torch.nn.Module | torch.optim.Optimizer) -> str:
 
 def _decode_state(text: str) -> Any:
     return torch.load(io.BytesIO(base64.b64decode(text)), map_location="cpu", weights_only=True)
-
-
-def perplexity(log_r: np.ndarray) -> float:
-    """``exp(entropy)`` of the distribution ``exp(log_r) / Z`` (``-inf`` entries have no mass)."""
-    finite = log_r[np.isfinite(log_r)]
-    if finite.size == 0:
-        return 0.0
-    logp = finite - np.logaddexp.reduce(finite)
-    return float(np.exp(-(np.exp(logp) * logp).sum()))
-
-
-def cooled_temperature(log_r: np.ndarray, temperature: float, max_perplexity: float) -> float:
-    """The temperature ``T <= temperature`` at which ``exp(log_r / T) / Z`` has a perplexity of at most
-    ``max_perplexity`` terminals (bisection on ``log T``; perplexity falls as ``T`` falls). The target
-    itself when it is already that concentrated, or flat (nothing to cool)."""
-    finite = log_r[np.isfinite(log_r)]
-    if finite.size <= max_perplexity or np.ptp(finite) <= 1e-12 or perplexity(finite / temperature) <= max_perplexity:
-        return temperature
-    lo, hi = np.log(temperature) - 30.0, np.log(temperature)  # perplexity(lo) ~ the number of ties at the top
-    for _ in range(60):
-        mid = 0.5 * (lo + hi)
-        if perplexity(finite / np.exp(mid)) > max_perplexity:
-            hi = mid
-        else:
-            lo = mid
-    return float(np.exp(lo))
-
-
-def exact_draw(log_r: np.ndarray, proposed: set[int], n: int, rng: np.random.Generator, temperature: float,
-               spread: float | None, parents: Sequence[str] | None = None, per_parent: int | None = None) -> list[int]:
-    """Indices of ``n`` terminals drawn without replacement from ``exp(log_r / T) / Z`` (Gumbel top-k),
-    none of ``proposed``; ``T`` is ``temperature``, cooled to a perplexity of ``spread * n`` terminals
-    when ``spread`` is given (:func:`cooled_temperature`). With ``per_parent``, at most that many of
-    the ``n`` share a parent structure (``parents[i]``), while the target has terminals left."""
-    log_r = np.array(log_r, dtype=float)
-    if proposed:
-        log_r[np.fromiter(proposed, dtype=np.int64)] = -np.inf
-    t = temperature if spread is None else cooled_temperature(log_r, temperature, spread * n)
-    if t < temperature:
-        log.info("gflownet: exact target cooled to T %.3g (perplexity %.0f -> %.0f terminals of %d left)",
-                 t, perplexity(log_r / temperature), perplexity(log_r / t), int(np.isfinite(log_r).sum()))
-    keys = log_r / t + rng.gumbel(size=len(log_r))
-    order = [int(i) for i in np.argsort(-keys) if np.isfinite(keys[i])]
-    if per_parent is None or parents is None:
-        return order[:n]
-    out: list[int] = []
-    count: dict[str, int] = {}
-    for i in order:
-        if count.get(parents[i], 0) < per_parent:
-            out.append(i)
-            count[parents[i]] = count.get(parents[i], 0) + 1
-            if len(out) == n:
-                return out
-    return out + [i for i in order if i not in set(out)][: n - len(out)]  # too few parents left: fill in reward order
 
 
 class GFlowNetGenerator(Generator):
@@ -336,7 +283,7 @@ class GFlowNetGenerator(Generator):
     def _sample_exact(self, n: int, rng: np.random.Generator) -> list[Candidate]:
         """``n`` terminals drawn without replacement with probability R(x)/Z (Gumbel top-k over
         ``log R / T``), none proposed in an earlier round; ``T`` is ``sample_temperature``, cooled
-        with ``exact_spread`` (:func:`cooled_temperature`)."""
+        with ``exact_spread`` (:func:`loop.exact_target.cooled_temperature`)."""
         assert self.exact_states is not None and self.exact_log_r is not None
         cfg = self.config
         order = exact_draw(self.exact_log_r, self.proposed, n, rng, cfg.sample_temperature, cfg.exact_spread,

@@ -101,7 +101,7 @@ class RoundPlanner:
             left = min(left, b.experiments - self.c.experiments_used())
         return max(left, 0)
 
-    def _generator_score(self, ranker: Any, pending: list[Candidate]) -> Callable[[Sequence[Candidate]], np.ndarray]:
+    def generator_score(self, ranker: Any, pending: list[Candidate]) -> Callable[[Sequence[Candidate]], np.ndarray]:
         """The generator's reward: the ranker's acquisition, where a candidate the screen has seen in
         an earlier round counts as the screened candidate (its computed ``e_hull``, relaxed structure),
         as the ranker sees it when it selects; a proposal not screened yet carries the screen's cheap
@@ -162,7 +162,7 @@ class RoundPlanner:
         saved = ledger.latest_generator_state()
         seen = int(saved[1].get("observations_seen", 0)) if saved else 0
         if len(observations) > seen or saved is None:
-            gen.update(observations[seen:], score=self._generator_score(ranker, pending_cands))
+            gen.update(observations[seen:], score=self.generator_score(ranker, pending_cands))
             crash_point("generator_updated")
         self.add_time("generator", t0)
 

@@ -11,9 +11,9 @@ from pymatgen.core import Lattice, Structure
 from generators.gflownet import GFlowNetGenerator
 from generators.gflownet.chemistry import ChargeRules
 from generators.gflownet.env import CrystalEnv, EnvConfig
-from generators.gflownet.generator import cooled_temperature, perplexity
 from generators.gflownet.templates import decorate, make_templates
 from loop.errors import ConfigError
+from loop.exact_target import cooled_temperature, perplexity
 from loop.interfaces import PluginContext
 from loop.valence import balanced
 

@@ -100,7 +100,7 @@ def test_the_generators_reward_sees_what_the_screen_computed():
     screen = Screen()
     planner.c = SimpleNamespace(ledger=Ledger(), screen=screen, config=SimpleNamespace(screen=SimpleNamespace(kind="mlip")))
     ranker = Ranker()
-    planner._generator_score(ranker, [])([fresh[i] for i in "abcd"])
+    planner.generator_score(ranker, [])([fresh[i] for i in "abcd"])
     assert screen.asked == ["c", "d"]  # neither the screened one nor one without a structure
     assert [x.metadata.get("e_hull") for x in ranker.seen] == [0.3, None, 0.12, None]
     assert ranker.seen[2].metadata["e_hull_source"] == "computed:mlip single point, unrelaxed"

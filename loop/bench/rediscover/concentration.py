@@ -29,6 +29,7 @@ import numpy as np
 from loop.bench.rediscover.arms import OURS, BenchPaths, BenchSettings, campaign_config
 from loop.bench.rediscover.worlds import RediscoveryWorld
 from loop.errors import ConfigError
+from loop.exact_target import exact_draw, perplexity
 
 __all__ = ["round_zero_target", "proposal_odds"]
 
@@ -53,7 +54,7 @@ def round_zero_target(world: RediscoveryWorld, paths: BenchPaths, settings: Benc
         if getattr(gen, "exact_states", None) is None:
             raise ConfigError("bench rediscover-target", [("generator", "ours' generator does not sample an exact target here")])
         ranker.fit([], [])
-        gen.update([], score=campaign.planner._generator_score(ranker, []))  # noqa: SLF001 - round 0's learning step
+        gen.update([], score=campaign.planner.generator_score(ranker, []))  # round 0's learning step
         log_r = np.asarray(gen.exact_log_r, dtype=float)
         templates = [gen.env.templates[s.template[0]] for s in gen.exact_states]
         structures = [gen.env.decode(s) for s in gen.exact_states]
@@ -73,9 +74,7 @@ def proposal_odds(target: dict[str, Any], spreads: Sequence[float | None], *, pr
                   per_parent: Sequence[int | None] = (None,), seed: int = 0) -> list[dict[str, Any]]:
     """Per (spread, per_parent): for each hidden phase, the share of ``draws`` in which one of its
     matches is among the proposals by each round."""
-    from generators.gflownet.generator import exact_draw, perplexity
-
-    logging.getLogger("generators.gflownet.generator").setLevel(logging.WARNING)  # one cooling line per draw otherwise
+    logging.getLogger("loop.exact_target").setLevel(logging.WARNING)  # one cooling line per draw otherwise
     log_r = target["log_r"]
     stems = list(target["matches"])
     hit = np.zeros((len(stems), len(log_r)), dtype=bool)
