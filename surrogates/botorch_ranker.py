@@ -68,6 +68,10 @@ first batches, before a GP can be fitted, and keeps weighting the acquisition af
 requested through :meth:`acquisition` (the generator's reward) use estimates already made and
 start no relaxation.
 
+The feasibility and ``p_synth`` weights, with the ``e_hull`` estimates, live in
+:class:`surrogates.models.prior_weights.PriorWeights` (``ranker.prior``); the options in
+:mod:`surrogates.botorch_config`.
+
 Bad data never crashes a campaign: an objective that is never reported, constant, or
 seen fewer than two times is skipped (logged and listed in :attr:`skips`); a candidate
 whose features are not finite is skipped; with nothing left to model, or before
@@ -83,17 +87,14 @@ seeded random batch (the documented baseline).
 from __future__ import annotations
 
 import logging
-import math
 from collections.abc import Sequence
-from typing import Any, Literal
 
 import numpy as np
 import torch
 from botorch.models import ModelListGP
-from pydantic import Field, field_validator
 
 from loop.errors import InputDataError
-from loop.interfaces import PluginConfig, Ranker, resolve_device
+from loop.interfaces import Ranker, resolve_device
 from loop.objectives import AllOf, Condition
 from loop.records import Candidate, Observation, RankingNote, Selection
 from surrogates.acquisition import (
@@ -104,137 +105,19 @@ from surrogates.acquisition import (
     marginal_moments,
 )
 from surrogates.acquisition.prefilter import prefilter
+from surrogates.botorch_config import BotorchRankerConfig
 from surrogates.featurize import DescriptorFn, Featurizer, make_featurizer
-from surrogates.featurize.composition import composition_of
 from surrogates.featurize.contacts import with_contacts
 from surrogates.featurize.simplex import SimplexRule, simplex_transform
 from surrogates.featurize.structure import StructureFeaturizer
 from surrogates.featurize.tabular import TabularFeaturizer
-from surrogates.models import FeasibilityModel, ModelFitError, OutcomeWarp, SynthesizabilityModel, fit_objective_gp
+from surrogates.models import ModelFitError, OutcomeWarp, fit_objective_gp
 from surrogates.models.calibration import loo_calibrate
-from surrogates.models.hull_estimate import HullEstimateConfig, HullEstimator
-from surrogates.models.synthesizability import smact_prior
+from surrogates.models.prior_weights import PriorWeights, computed_e_hull
 
 __all__ = ["BotorchRanker", "BotorchRankerConfig"]
 
 log = logging.getLogger(__name__)
-
-
-class BotorchRankerConfig(PluginConfig):
-    """Options of the ``botorch`` ranker."""
-
-    features: Literal["auto", "tabular", "composition", "structure"] = "auto"
-    composition_fractions: bool = Field(
-        False,
-        description=(
-            "give the GP the 103 element fractions beside the element-property statistics (off: one ARD lengthscale "
-            "per element column is too many to learn from a few hundred observations; perov-5 discovery, 10 seeds: "
-            "all four targets in a median 280 experiments without them, none within 400 with them)"
-        ),
-    )
-    outcome_warp: Literal["none", "power", "copula"] = Field("none", description="monotone warping of outcomes (none measured best on the Liang pools)")
-    input_warp: Literal["auto", "on", "off"] = Field(
-        "auto",
-        description=(
-            "learned Kumaraswamy input warping (one CDF per input, fitted with the GP; Snoek et al. 2014). auto: on for "
-            "tabular features without a goal-directed ranking, from input_warp_min up to input_warp_max observations (Liang pools, 20 seeds, AF80 against BayBE: P3HT 1.07x -> "
-            "1.24x, Perovskite 1.66x -> 1.60x, AutoAM 1.33x -> 1.33x); off for composition and structure descriptors"
-        ),
-    )
-    simplex_inputs: Literal["off", "closure", "sqrt", "clr"] = Field(
-        "off",
-        description=(
-            "tabular inputs that are parts of a whole (all >= 0, every candidate's inputs sum to one total within 1 %, "
-            "as blend percentages or composition fractions do) are mapped before the GP: closure (fractions), sqrt "
-            "(Hellinger map of the simplex onto the sphere), clr (centred log-ratio); off: as given "
-            "(surrogates/featurize/simplex.py)"
-        ),
-    )
-    input_warp_min: int = Field(0, ge=0, description="input_warp auto: no warping below this many observations")
-    input_warp_max: int = Field(500, ge=0, description="input_warp auto: no warping above this many observations (a warped fit is slower; the planner bench keeps 1k+ observations unwarped)")
-    descriptors: str | dict[str, Any] | None = Field(
-        None, description="a potential ({kind, options} or a name, e.g. chgnet) whose per-structure descriptors join the structure features"
-    )
-    n_init: int = Field(3, ge=1, description="observations before model-based ranking (random before)")
-    mc_samples: int = Field(128, ge=16, description="MC samples of qLogNEI / window probabilities")
-    acquisition: Literal["qlognei", "qlogei", "ucb"] = Field(
-        "ucb",
-        description="one objective: qUCB mu + sqrt(ucb_beta) sigma, qLogNEI (noisy incumbent) or qLogEI over best_f (with windows or constraints: qLogNEI)",
-    )
-    ucb_beta: float = Field(0.25, gt=0, description="acquisition ucb: mu + sqrt(ucb_beta) sigma (0.25 measured best on the Liang pools)")
-    batch_acquisition: Literal["same", "qlognei", "qlogei"] = Field(
-        "same",
-        description=(
-            "q > 1, one objective without windows, constraints or goal: how picks 2..q are scored. same: by the "
-            "ranker's acquisition, the batch value with the earlier picks as pending points (sequential greedy qUCB "
-            "by default); qlognei / qlogei: the first pick as at q = 1, then sequential greedy qLogNEI (noisy "
-            "incumbent) / qLogEI (best observed) with the earlier picks and pending experiments as pending points, as "
-            "botorch's tutorials build batches (same measured best at q = 4 on the six synthetic tuning pools: qlognei "
-            "behind on all six, qlogei on five; docs/benchmarks.md)"
-        ),
-    )
-    best_f: Literal["observed", "posterior_mean"] = Field(
-        "observed", description="qlogei's incumbent: the best observed value or the best posterior mean at the observed inputs (BayBE's)"
-    )
-    gp_prior: Literal["lognormal", "gamma"] = Field(
-        "lognormal", description="GP hyperparameter priors: botorch's dim-scaled log-normal or BayBE's dim-scaled Gamma (same modes, light tails)"
-    )
-    mo_mc_samples: int = Field(32, ge=8, description="MC samples of qLogNEHVI (its cost grows with samples x front cells)")
-    lazy_greedy: bool = Field(True, description="lazy re-scoring in sequential greedy batches (same picks, less work)")
-    ref_point: dict[str, float] | None = Field(None, description="qLogNEHVI reference point in lab units")
-    max_exact: int = Field(2000, ge=10, description="above this many observations an approximate GP is used")
-    n_inducing: int = Field(256, ge=8)
-    goal_acquisition: Literal["auto", "off"] = Field(
-        "auto",
-        description=(
-            "auto: when the campaign declares a goal of conditions joined by all, rank by the log probability that "
-            "the batch meets it (the goal's properties and the constraints modelled; no objective optimised); "
-            "off: always the objectives' acquisition"
-        ),
-    )
-    goal_calibration: bool = Field(
-        True, description="goal-directed mode: scale each GP's predictive spread by its leave-one-out residuals (never shrinks it)"
-    )
-    contact_descriptors: Literal["auto", "off"] = Field(
-        "auto",
-        description=(
-            "auto: with structure features, add the shortest like- and unlike-element contacts (over the sum of atomic radii), "
-            "the mean nearest-neighbour distance and the fraction of sites whose nearest neighbour is the same element"
-        ),
-    )
-    feasibility: bool = True
-    synthesizability: Literal["off", "auto", "on"] = Field("auto", description="auto: on when candidates have chemistry")
-    e_hull_estimate: HullEstimateConfig | None = Field(
-        None,
-        description=(
-            "estimate e_hull by a short relaxation with a potential ({potential, steps, fmax}) for the candidates the "
-            "ranker selects from (and has observed) when the screen gave them none; it enters the p_synth prior "
-            "(surrogates/models/hull_estimate.py)"
-        ),
-    )
-    prefilter: int | None = Field(None, ge=1, description="score only M candidates: the top by posterior UCB (shared with each objective's own UCB when there are several; surrogates/acquisition/prefilter.py)")
-    warm_start: bool = True
-    input_bounds: Literal["seen", "data"] = Field(
-        "seen", description="normalise inputs to the range of the training data or of every candidate seen so far (pools included)"
-    )
-    keep_inputs: Literal["data", "seen"] = Field(
-        "seen", description="inputs modelled: those that vary in the training data, or among every candidate seen (pools included)"
-    )
-    fast_fit: bool = Field(True, description="maximise the GP marginal likelihood with the lean numpy fit (same objective)")
-    refit_below: int = Field(30, ge=0, description="hyperparameters are re-optimised at every fit below this many observations")
-    refit_every: int = Field(1, ge=1, description="above refit_below: re-optimise every this many new observations (else condition only)")
-    device: str = "auto"
-    seed: int | None = None
-
-    @field_validator("input_warp", mode="before")
-    @classmethod
-    def _warp_bool(cls, v: object) -> object:
-        return {True: "on", False: "off"}.get(v, v) if isinstance(v, bool) else v
-
-    @field_validator("simplex_inputs", mode="before")
-    @classmethod
-    def _simplex_off(cls, v: object) -> object:
-        return "off" if v is False else v  # YAML reads a bare off as false
 
 
 class BotorchRanker(Ranker):
@@ -276,12 +159,12 @@ class BotorchRanker(Ranker):
         self._seen_hi: np.ndarray | None = None
         self._simplex = SimplexRule(self.config.simplex_inputs) if self.config.simplex_inputs != "off" else None
         self._simplex_on = False  # decided at each fit (the rule on every candidate seen so far), kept until the next
-        self._feas = FeasibilityModel()
-        self._synth: SynthesizabilityModel | None = None
         self._n_fit = 0
         self._calibration: dict[str, float] = {}  # LOO spread factor per output (goal-directed mode)
-        self._hull_estimator = HullEstimator(self.config.e_hull_estimate, self.context) if self.config.e_hull_estimate else None
-        self._e_hull_est: dict[str, float] = {}
+        self.prior = PriorWeights(
+            self.context, feasibility=self.config.feasibility, synthesizability=self.config.synthesizability,
+            e_hull_estimate=self.config.e_hull_estimate, skip=self._skip,
+        )
 
     def _warp_inputs(self, n: int) -> bool:
         """Whether the GP of an output with ``n`` observations learns an input warping (see ``input_warp``)."""
@@ -427,10 +310,9 @@ class BotorchRanker(Ranker):
             self.fallback = "no observations"
             return
         cands = [by_id[o.candidate_id] for o in obs]
-        self._estimate_e_hull(cands)
+        self.prior.estimate_e_hull(cands)
         X_all, ok = self._features(cands, decide_simplex=True)
-        self._fit_feasibility(X_all, ok, obs)
-        self._fit_synth(X_all, ok, cands, obs)
+        self.prior.fit(X_all, ok, cands, obs)
         good = [i for i, o in enumerate(obs) if ok[i] and o.success]
         if len(good) < self.config.n_init:
             self.fallback = f"{len(good)} successful observations < n_init={self.config.n_init}"
@@ -517,89 +399,15 @@ class BotorchRanker(Ranker):
             return True
         return n - last >= self.config.refit_every or n < last
 
-    def _fit_feasibility(self, X: np.ndarray, ok: np.ndarray, obs: Sequence[Observation]) -> None:
-        if not self.config.feasibility:
-            return
-        success = np.array([o.success for o in obs])
-        self._feas.fit(X[ok], success[ok])
-
-    def _synth_enabled(self, candidates: Sequence[Candidate]) -> bool:
-        if self.config.synthesizability == "off":
-            return False
-        has_chem = bool(candidates) and all(c.structure is not None or c.formula for c in candidates)
-        return self.config.synthesizability == "on" or has_chem
-
-    def _synth_prior(self, candidates: Sequence[Candidate]) -> np.ndarray:
-        out = np.empty(len(candidates))
-        for i, c in enumerate(candidates):
-            try:
-                formula = composition_of(c).reduced_formula
-            except InputDataError:
-                out[i] = 0.5
-                continue
-            e_hull = c.metadata.get("e_hull") if isinstance(c.metadata.get("e_hull"), int | float) else None
-            if e_hull is None and math.isfinite(self._e_hull_est.get(c.id, math.nan)):
-                e_hull = self._e_hull_est[c.id]
-            out[i] = smact_prior(formula, e_hull)
-        return out
-
-    def _estimate_e_hull(self, candidates: Sequence[Candidate]) -> None:
-        """Short-relaxation ``e_hull`` estimates (``e_hull_estimate``) for candidates the screen left without one."""
-        if self._hull_estimator is None or not self._synth_enabled(candidates):
-            return
-        todo = [c for c in candidates if not isinstance(c.metadata.get("e_hull"), int | float)]
-        self._e_hull_est.update(self._hull_estimator.estimate(todo))
-
     def e_hull_estimates(self, candidates: Sequence[Candidate]) -> np.ndarray:
         """The ranker's own ``e_hull`` estimate per candidate (NaN where none was made)."""
-        out = np.full(len(candidates), np.nan)
-        for i, c in enumerate(candidates):
-            out[i] = self._e_hull_est.get(c.id, np.nan)
-        return out
-
-    def _fit_synth(self, X: np.ndarray, ok: np.ndarray, cands: Sequence[Candidate], obs: Sequence[Observation]) -> None:
-        if not self._synth_enabled(cands):
-            self._synth = None
-            return
-        labels, rows = [], []
-        for i, o in enumerate(obs):
-            if not ok[i]:
-                continue
-            formed = None
-            if o.phase_analysis is not None and o.phase_analysis.target_fraction is not None:
-                formed = o.phase_analysis.target_fraction >= 0.5
-            elif "yield" in o.values:
-                formed = o.values["yield"].value >= 0.5
-            if formed is not None:
-                labels.append(float(formed))
-                rows.append(i)
-        model = SynthesizabilityModel()
-        if rows:
-            model.fit(X[rows], self._synth_prior([cands[i] for i in rows]), np.array(labels))
-        self._synth = model
+        return self.prior.e_hull_estimates(candidates)
 
     # ---------------------------------------------------------------- scoring
     def p_synth(self, candidates: Sequence[Candidate]) -> np.ndarray:
         """``p_synth`` per candidate (the prior when nothing was learned yet)."""
         X, _ = self._features(candidates)
-        prior = self._synth_prior(candidates)
-        return prior if self._synth is None else self._synth.predict(X, prior)
-
-    def _log_weight(self, candidates: Sequence[Candidate], X: np.ndarray) -> np.ndarray:
-        lw = np.zeros(len(candidates))
-        if self.config.feasibility:
-            lw += np.log(np.clip(self._feas.predict(X), 1e-6, 1.0))
-        if self._synth is not None:
-            p = self._synth.predict(X, self._synth_prior(candidates))
-            lw += np.log(np.clip(p, 1e-6, 1.0))
-            for c in self.context.constraints:
-                if c.name == "p_synth":
-                    bad = p < c.value if c.op in (">=", ">") else p > c.value
-                    if not bad.all():
-                        lw[bad] = -np.inf
-                    else:
-                        self._skip("constraint p_synth", f"no candidate meets p_synth {c.op} {c.value}; ignored")
-        return lw
+        return self.prior.p_synth(candidates, X)
 
     def _prepare(self, candidates: Sequence[Candidate], pending: Sequence[Candidate]):  # noqa: ANN202
         X, ok = self._features(candidates)
@@ -608,7 +416,7 @@ class BotorchRanker(Ranker):
             P, pok = self._features(pending)
             if pok.any():
                 Xp = self._tensor(P[pok])
-        lw = self._log_weight(candidates, X)
+        lw = self.prior.log_weight(candidates, X)
         lw[~ok] = -np.inf
         return X, ok, Xp, lw
 
@@ -640,21 +448,11 @@ class BotorchRanker(Ranker):
         )
 
     def _prior_log_weight(self, candidates: Sequence[Candidate], *, ties: bool = False) -> np.ndarray | None:
-        """Fallback scores: ``log w(x)`` from what is known before a GP can be fitted (the ``p_synth``
-        prior or its update, the feasibility model), or ``None`` when there is none, or (unless ``ties``)
-        when it is the same for every candidate."""
-        if not self._synth_enabled(candidates) and not self._feas.active:
+        """Fallback scores (:meth:`PriorWeights.fallback_log_weight`) on the ranker's features."""
+        if not self.prior.synth_enabled(candidates) and not self.prior.feas.active:
             return None
         X, ok = self._features(candidates)
-        lw = np.zeros(len(candidates))
-        if self.config.feasibility and self._feas.active:
-            lw += np.log(np.clip(self._feas.predict(X), 1e-6, 1.0))
-        if self._synth_enabled(candidates):
-            prior = self._synth_prior(candidates)
-            p = prior if self._synth is None else self._synth.predict(X, prior)
-            lw += np.log(np.clip(p, 1e-6, 1.0))
-        lw[~ok] = -np.inf
-        return None if not ties and np.ptp(lw[ok]) <= 1e-12 and ok.all() else lw
+        return self.prior.fallback_log_weight(candidates, X, ok, ties=ties)
 
     def acquisition(self, candidates: Sequence[Candidate], pending: Sequence[Candidate]) -> np.ndarray:
         """``log a(x | pending) + log w(x)`` per candidate; in fallback (see ``fallback``) the prior log
@@ -695,7 +493,7 @@ class BotorchRanker(Ranker):
             log.info("botorch ranker: %d duplicated candidate(s) ignored", len(candidates) - len(pool))
         if not pool or q <= 0:
             return []
-        self._estimate_e_hull(pool)
+        self.prior.estimate_e_hull(pool)
         self._ranked_by = self._fallback_used = self._batch_by = None
         if self._model is None:
             lw = self._prior_log_weight(pool)
@@ -704,10 +502,10 @@ class BotorchRanker(Ranker):
                 log.info("botorch ranker falls back to random selection (%s)", self.fallback)
                 order = self._rng.permutation(len(pool))[:q]
                 return [Selection(candidate_id=pool[i].id, score=0.0, rank=r) for r, i in enumerate(order)]
-            computed = sum(isinstance(c.metadata.get("e_hull"), int | float) for c in pool)
+            computed = sum(computed_e_hull(c) is not None for c in pool)
             prior = (f"p_synth prior: SMACT x exp(-e_hull / 0.1) (rising further below the hull) with the screen's computed e_hull for {computed} of {len(pool)}"
                      if computed else "p_synth prior: SMACT (no computed e_hull)")
-            learned = ", updated by the lab's formed / not-formed outcomes" if self._synth is not None else ""
+            learned = ", updated by the lab's formed / not-formed outcomes" if self.prior.synth is not None else ""
             self._fallback_used = f"ranks by its prior weights ({prior}{learned}) and feasibility ({self.fallback})"
             log.info("botorch ranker %s", self._fallback_used)
             order = np.lexsort((self._rng.random(len(pool)), -lw))[:q]
@@ -768,8 +566,8 @@ class BotorchRanker(Ranker):
             label = f"{short} over {outputs}" + (f" (beta {self.config.ucb_beta:g})" if short == "qUCB" else "")
             if self._batch_by is not None:
                 label += f", then {_ACQUISITION_NAMES.get(self._batch_by, self._batch_by)} for the rest of the batch"
-        weights = [name for name, on in (("p_synth", self._synth is not None),
-                                         ("feasibility", self.config.feasibility and self._feas.active)) if on]
+        weights = [name for name, on in (("p_synth", self.prior.synth is not None),
+                                         ("feasibility", self.prior.feasibility_active)) if on]
         return label + (f" + log {' + log '.join(weights)}" if weights else "")
 
     def ranking_note(self) -> RankingNote:

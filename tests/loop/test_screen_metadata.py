@@ -51,7 +51,7 @@ def test_the_ranker_uses_the_mlip_screens_e_hull(tmp_path):
         for x in kept:
             if x.id in decisions:
                 assert x.metadata["e_hull"] == decisions[x.id].e_hull
-        prior = c.ranker._synth_prior(kept)
+        prior = c.ranker.prior.synth_prior(kept)
         expected = [smact_prior(x.formula, x.metadata["e_hull"]) for x in kept]
         assert list(prior) == pytest.approx(expected)
         above = [i for i, x in enumerate(kept) if x.metadata["e_hull"] > 0.01]
