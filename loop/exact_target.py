@@ -8,12 +8,25 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
-__all__ = ["cooled_temperature", "exact_draw", "perplexity"]
+__all__ = ["ExactTarget", "cooled_temperature", "exact_draw", "perplexity"]
 
 log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class ExactTarget:
+    """A generator's enumerated target: per terminal its crystal, template name and parent structure,
+    and ``log_r`` (``None`` before the generator's first learning step)."""
+
+    structures: list[Any]  # pymatgen Structures
+    names: list[str]
+    parents: list[str]
+    log_r: np.ndarray | None
 
 
 def perplexity(log_r: np.ndarray) -> float:

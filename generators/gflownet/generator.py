@@ -54,7 +54,7 @@ from generators.gflownet.sampler import LiveSpace, Trajectory, rollout
 from generators.gflownet.trainer import TBTrainer, TrainConfig
 from generators.gflownet.validity import structure_problem
 from loop.errors import ConfigError
-from loop.exact_target import exact_draw
+from loop.exact_target import ExactTarget, exact_draw
 from loop.identity import structure_id
 from loop.interfaces import Generator, PluginContext, Potential, ScoreFn, resolve_device
 from loop.records import Candidate, Observation, Origin
@@ -276,6 +276,22 @@ class GFlowNetGenerator(Generator):
                   for p in sorted(t.prefixes) if len(p) == t.n_orbits]
         log.info("gflownet: %d template terminals: the target R(x)/Z is sampled exactly", len(states))
         return states
+
+    @property
+    def exact(self) -> bool:
+        """Whether the generator samples its enumerated target exactly (see :meth:`exact_target`)."""
+        return self.exact_states is not None
+
+    def exact_target(self) -> ExactTarget | None:
+        """The enumerated target (every terminal's crystal, template and parent, and its ``log R`` once an
+        update has scored it); ``None`` where the generator samples by its policy (a space built from scratch,
+        or more terminals than ``exact_max_terminals``)."""
+        if self.exact_states is None or self.exact_parents is None:
+            return None
+        names = [self.env.templates[st.template[0]].name for st in self.exact_states]
+        structures = [self.env.decode(st) for st in self.exact_states]
+        log_r = None if self.exact_log_r is None else np.asarray(self.exact_log_r, dtype=float).copy()
+        return ExactTarget(structures=structures, names=names, parents=list(self.exact_parents), log_r=log_r)
 
     def _actions(self, s: State) -> list[int]:
         return [self.env.off_tmpl + s.template[0], *(self.env.off_orbit + e for e in s.template[1:])]

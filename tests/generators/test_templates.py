@@ -173,12 +173,17 @@ def test_small_template_spaces_sample_the_target_exactly_without_repeats(tmp_pat
     gen = GFlowNetGenerator(GFlowNetGenerator.Config(**options), PluginContext(work_dir=tmp_path, seed=0))
     assert gen.exact_states is not None and len(gen.exact_states) == sum(t.n_decorations for t in gen.env.templates)
     trained = GFlowNetGenerator(GFlowNetGenerator.Config(**options, exact_max_terminals=0), PluginContext(work_dir=tmp_path, seed=0))
-    assert trained.exact_states is None
+    assert trained.exact_states is None and not trained.exact and trained.exact_target() is None
+    assert gen.exact and gen.exact_target().log_r is None  # not scored before the first update
 
     def spinel_score(cands):  # log R = 4 * 5 for the spinels, 0 for the rest
         return np.array([5.0 if c.formula == "Ti2MnO4" else 0.0 for c in cands])
 
     gen.update([], score=spinel_score)
+    target = gen.exact_target()
+    assert len(target.structures) == len(target.names) == len(target.parents) == len(gen.exact_states)
+    is_spinel = [s.composition.reduced_formula == "Ti2MnO4" for s in target.structures]
+    assert np.array_equal(target.log_r > 0, np.array(is_spinel)) and any(is_spinel)
     spinels = sum(decorate(t, s.template[1:], ELEMENTS).composition.reduced_formula == "Ti2MnO4"
                   for s in gen.exact_states for t in [gen.env.templates[s.template[0]]])
     rng = np.random.default_rng(0)

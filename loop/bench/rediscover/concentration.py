@@ -51,13 +51,12 @@ def round_zero_target(world: RediscoveryWorld, paths: BenchPaths, settings: Benc
     campaign = Campaign.create(config, directory)
     with campaign:
         gen, ranker = campaign.generator, campaign.ranker
-        if getattr(gen, "exact_states", None) is None:
+        if not getattr(gen, "exact", False):  # the gflownet's template space, enumerated
             raise ConfigError("bench rediscover-target", [("generator", "ours' generator does not sample an exact target here")])
         ranker.fit([], [])
         gen.update([], score=campaign.planner.generator_score(ranker, []))  # round 0's learning step
-        log_r = np.asarray(gen.exact_log_r, dtype=float)
-        templates = [gen.env.templates[s.template[0]] for s in gen.exact_states]
-        structures = [gen.env.decode(s) for s in gen.exact_states]
+        target = gen.exact_target()
+    structures = target.structures
     matcher = StructureMatcher()
     matches: dict[str, list[int]] = {}
     for stem in world.hidden:
@@ -65,8 +64,8 @@ def round_zero_target(world: RediscoveryWorld, paths: BenchPaths, settings: Benc
         formula = target.composition.reduced_formula
         matches[stem] = [i for i, s in enumerate(structures)
                          if s.composition.reduced_formula == formula and matcher.fit(s, target)]
-    return {"log_r": log_r, "parents": [t.name.split("*")[0] for t in templates],
-            "formulas": [s.composition.reduced_formula for s in structures], "names": [t.name for t in templates],
+    return {"log_r": target.log_r, "parents": target.parents,
+            "formulas": [s.composition.reduced_formula for s in structures], "names": target.names,
             "matches": {k: v for k, v in matches.items() if v}}
 
 
