@@ -5,7 +5,7 @@ forward policy and fine-tunes it by trajectory balance on the loop's score::
 
     s'(x) = s(x) - invalid_penalty * [x invalid] - duplicate_penalty * [x already observed]
                  - energy_weight * E_pot(x) / N_atoms          (only with a ``potential``)
-    log R(x) = max(beta * s'(x), log_reward_min)
+    log R(x) = max(beta * s'(x), log_reward_min)     (the exact target: max(beta * s'(x), max_x' beta * s'(x') + log_reward_min))
 
 where ``s`` is the :data:`~loop.interfaces.ScoreFn` passed to :meth:`update` (the ranker's
 acquisition) and ``E_pot`` a single-point energy from the registered ``Potential`` named by
@@ -41,7 +41,7 @@ import io
 import logging
 import time
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import torch
@@ -72,6 +72,15 @@ class GFlowNetConfig(EnvConfig):
     duplicate_penalty: float = Field(1.0, ge=0)
     nan_penalty: float = Field(2.0, ge=0)
     log_reward_min: float = Field(-30.0, description="floor of log R")
+    exact_floor: Literal["relative", "absolute"] = Field(
+        "relative",
+        description=(
+            "exact target: log_reward_min below the best terminal's log R (relative) or below 0 (absolute, as the "
+            "trained policy's reward). An absolute floor flattened the whole target once the ranker's goal "
+            "probability fell below e^-7.5 everywhere (li-ti-o, docs/benchmarks.md 'Session 14'): every terminal "
+            "at -30, proposals uniform"
+        ),
+    )
     condition: list[str] | None = Field(None, description="target names; None: the campaign objectives")
     condition_scales: dict[str, float] = Field(default_factory=dict, description="target -> divisor (default 1)")
     hidden: int = Field(256, ge=8)
@@ -316,12 +325,17 @@ class GFlowNetGenerator(Generator):
     def _score_exact(self, score: ScoreFn) -> None:
         """log R of every terminal (the target's unnormalised log probabilities)."""
         assert self.exact_states is not None
-        log_reward = self.log_reward_fn(score)
+        cfg = self.config
+        relative = cfg.exact_floor == "relative"
+        log_reward = self.log_reward_fn(score, floored=not relative)
         chunk = 256
-        self.exact_log_r = np.concatenate([
+        log_r = np.concatenate([
             np.asarray(log_reward(self.exact_states[i:i + chunk]), dtype=float)
             for i in range(0, len(self.exact_states), chunk)
         ])
+        if relative:  # after every chunk is scored: one floor for the whole target
+            log_r = np.maximum(log_r, float(log_r.max()) + cfg.log_reward_min)
+        self.exact_log_r = log_r
         top = np.sort(self.exact_log_r)[::-1][:5]
         log.info("gflownet: exact target over %d terminals, log Z %.3g, top log R %s", len(self.exact_states),
                  float(np.logaddexp.reduce(self.exact_log_r)), np.round(top, 2).tolist())
@@ -333,8 +347,9 @@ class GFlowNetGenerator(Generator):
             states.append(self.env.step(states[-1], int(a)))
         return Trajectory(states=states, actions=[int(a) for a in actions])
 
-    def log_reward_fn(self, score: ScoreFn):
-        """``terminal states -> log R`` built from ``score`` (see the module docstring)."""
+    def log_reward_fn(self, score: ScoreFn, *, floored: bool = True):
+        """``terminal states -> log R`` built from ``score`` (see the module docstring); ``floored``: at
+        ``log_reward_min`` (off: the caller floors, as the exact target does relative to its best)."""
         cfg: GFlowNetConfig = self.config  # type: ignore[assignment]
 
         def log_reward(terminals: Sequence[State]) -> np.ndarray:
@@ -353,7 +368,7 @@ class GFlowNetGenerator(Generator):
             s_eff = raw - cfg.invalid_penalty * invalid - cfg.duplicate_penalty * dup
             if self.potential is not None and cfg.energy_weight > 0:
                 s_eff = s_eff - cfg.energy_weight * self._energy_per_atom([c for c, _ in cands], s_eff)
-            return np.maximum(cfg.beta * s_eff, cfg.log_reward_min)
+            return np.maximum(cfg.beta * s_eff, cfg.log_reward_min) if floored else cfg.beta * s_eff
 
         return log_reward
 

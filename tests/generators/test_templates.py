@@ -242,3 +242,23 @@ def test_a_cap_per_parent_spreads_a_round_over_parent_structures(tmp_path: Path)
     assert sorted(parents[i] for i in capped.proposed) == sorted(set(parents))  # one from each parent
     more = capped.sample(3, None, np.random.default_rng(1))  # a round that asks for more than the parents left fills up
     assert len(more) == 3
+
+
+def test_a_reward_far_below_the_floor_keeps_its_order_in_the_exact_target(tmp_path: Path) -> None:
+    """A goal probability of e^-20 everywhere (a GP fitted on yields that are all but zero) still ranks the terminals."""
+    folder = _write_cifs(tmp_path / "known")
+    options = {**LIMITS, "templates": [str(folder)], "hidden": 32, "template_derivatives": 0}
+    relative = GFlowNetGenerator(GFlowNetGenerator.Config(**options), PluginContext(work_dir=tmp_path, seed=0))
+    absolute = GFlowNetGenerator(GFlowNetGenerator.Config(**options, exact_floor="absolute"), PluginContext(work_dir=tmp_path, seed=0))
+
+    def faint(cands):  # log P(goal) about -20, spinels 2 nats more likely than the rest
+        return np.array([-18.0 if c.formula == "Ti2MnO4" else -20.0 for c in cands])
+
+    for gen in (relative, absolute):
+        gen.update([], score=faint)
+    assert np.ptp(absolute.exact_log_r) == 0.0  # all at log_reward_min: a uniform target
+    spinel = np.array([s.composition.reduced_formula == "Ti2MnO4" for s in relative.exact_target().structures])
+    assert relative.exact_log_r[spinel].min() > relative.exact_log_r[~spinel].max()  # the order survives
+    assert relative.exact_log_r.max() - relative.exact_log_r.min() <= 30.0 + 1e-9  # floored 30 nats below the best
+    first = relative.sample(int(spinel.sum()), None, np.random.default_rng(0))
+    assert {c.formula for c in first} == {"Ti2MnO4"}

@@ -10,6 +10,7 @@ from pymatgen.core import Lattice, Structure
 
 from loop.bench.rediscover.arms import ARMS, OURS, BenchPaths, BenchSettings, campaign_config
 from loop.bench.rediscover.run import check_world, run_rediscover, summarize_arm
+from loop.bench.rediscover.success import ceiling_summary
 from loop.bench.rediscover.worlds import load_world
 from loop.errors import ConfigError
 from tests.conftest import REPO
@@ -108,6 +109,14 @@ def test_figures_count_a_miss_as_budget_plus_one():
     assert (out["rediscovered"], out["new_hits"], out["relaxations"], out["seconds"]) == (3, 1, 30, 6.0)
 
 
+def test_the_ceiling_is_the_median_a_perfect_arm_would_reach():
+    per_seed = {0: {"A": 0.52, "B": 0.0}, 1: {"A": 0.1, "B": 0.7}, 2: {"A": 0.0, "B": 0.49}, 3: {"A": 0.2, "B": 0.0}}
+    out = ceiling_summary(per_seed, budget=24)
+    assert out["formable_seeds"] == [0, 1]  # 0.49 is not a hit
+    assert out["median_first"] == 13.0  # median of 1, 1, 25, 25
+    assert ceiling_summary({0: {"A": 0.3}, 1: {"A": 0.0}, 2: {"A": 0.9}}, budget=24)["median_first"] == 25.0
+
+
 def _tiny_folder(tmp_path: Path) -> Path:
     """Mg-O: rock-salt MgO hidden, wurtzite MgO known, rock-salt CaO (another system) a substitution template."""
     folder = tmp_path / "refs"
@@ -156,6 +165,10 @@ def test_tiny_world_end_to_end_arms_see_the_same_screen_and_lab_results(tmp_path
         assert row["median_first"] in (1.0, 2.0, 3.0) and row["relaxations"] >= 1
         assert row["rediscovered"] == (1 if row["median_first"] <= 2 else 0)
     assert world["ratio_vs_best"] is None  # ours did not run
+    ceiling = world["ceiling"]  # MgO made once in seed 0's lab, as a campaign's experiment would be
+    assert set(ceiling["yields"]) == {"0"} and 0.0 <= ceiling["yields"]["0"]["MgO_225"] <= 1.0
+    assert ceiling["median_first"] == (1.0 if ceiling["formable_seeds"] == [0] else 3.0)
+    assert ceiling["median_first"] <= min(row["median_first"] for row in world["arms"].values())
     again = run_rediscover([world_file], seeds=1, arms=arms, settings=settings, root=tmp_path / "bench")
     assert again["worlds"]["mgo"]["arms"] == world["arms"]  # read back from the per-run results: resumed, not rerun
     # the campaigns in one queue of two processes: the same figures (only the seconds differ)

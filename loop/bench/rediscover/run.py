@@ -23,6 +23,9 @@ Figures per world and arm (over seeds; ``budget + 1`` for a run without a redisc
     seconds        wall time, summed
     ratio_vs_best  the best other arm's median_first / ours (> 1: ours needs fewer);
                    null when the world is unreachable or ours did not run
+
+and per reachable world its ``ceiling`` (:func:`~loop.bench.rediscover.success.seed_ceiling`): the
+seeds in which a reachable hidden phase forms at all, and the lowest median any arm can reach.
 """
 
 from __future__ import annotations
@@ -37,7 +40,7 @@ from pathlib import Path
 from typing import Any
 
 from loop.bench.rediscover.arms import ARMS, OURS, BenchPaths, BenchSettings, campaign_config, check_arms, lab_options
-from loop.bench.rediscover.success import reachability, score_campaign
+from loop.bench.rediscover.success import ceiling_summary, reachability, score_campaign, seed_ceiling
 from loop.bench.rediscover.worlds import RediscoveryWorld, load_world
 from loop.errors import ConfigError
 
@@ -91,6 +94,26 @@ def world_reachability(world: RediscoveryWorld, paths: BenchPaths, settings: Ben
            "seconds": round(time.perf_counter() - t0, 1)}
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(out, indent=1))
+    return out
+
+
+def world_ceiling(world: RediscoveryWorld, reach: dict[str, Any], paths: BenchPaths, settings: BenchSettings,
+                  seeds: Sequence[int]) -> dict[str, Any]:
+    """:func:`~loop.bench.rediscover.success.seed_ceiling` of the reachable hidden phases per seed (cached per seed),
+    summarised (:func:`~loop.bench.rediscover.success.ceiling_summary`)."""
+    phases = sorted(name for name, p in reach["phases"].items() if p.get("reachable"))
+    per_seed: dict[int, dict[str, float]] = {}
+    for seed in seeds:
+        path = paths.root / "results" / f"{world.name}-{world.key()}" / f"ceiling-a{settings.max_atoms}" / f"seed{seed}.json"
+        if path.is_file():
+            per_seed[seed] = json.loads(path.read_text())
+            continue
+        per_seed[seed] = seed_ceiling(_lab(world, paths, seed, "candidate"), phases, seed)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(per_seed[seed]))
+    out = ceiling_summary(per_seed, settings.budget)
+    log.info("world %s: a reachable hidden phase forms in seeds %s of %d; no arm's median can be below %s",
+             world.name, out["formable_seeds"], len(per_seed), out["median_first"])
     return out
 
 
@@ -237,9 +260,11 @@ def run_rediscover(
         entry: dict[str, Any] = {"reachable": reach["reachable"], "hidden": world.hidden, "reachability": reach["phases"],
                                  "arms": {}, "ratio_vs_best": None}
         out["worlds"][world.name] = entry
-        if not reach["reachable"] or reachability_only:
-            if not reach["reachable"]:
-                log.info("world %s is unreachable: no arm runs (%s)", world.name, reach["phases"])
+        if not reach["reachable"]:
+            log.info("world %s is unreachable: no arm runs (%s)", world.name, reach["phases"])
+            continue
+        entry["ceiling"] = world_ceiling(world, reach, paths, settings, range(base_seed, base_seed + seeds))
+        if reachability_only:
             continue
         tasks = [(base_seed + i, arm, variant) for i in range(seeds) for arm in arms for variant in ARMS[arm].variants]
         if workers > 1:

@@ -16,6 +16,15 @@ Reachability (decided before the arms run, :func:`reachability`): a hidden phase
 when its primitive cell has at most ``max_atoms`` sites and its world structure, made with the
 lab's default recipe, reads a yield >= 0.5 in the median of ``draws`` experiments (the lab's
 noise drawn per draw). A world is reachable when one of its hidden phases is.
+
+The ceiling (:func:`seed_ceiling`, after reachability, for the report): the lab's kinetics are
+drawn per campaign seed (a hidden rate factor per target formula), so a phase reachable in the
+base seed may not form in another seed's world at all. Per seed, the reachable hidden phases'
+world structures are made once with the default recipe in that seed's lab, as a campaign's
+experiment would be; a seed where none reads >= 0.5 is one no arm can rediscover in (short of a
+generated structure that the truth relaxes lower than the world's own). ``median_first``, the
+median over seeds of 1 (formable) or ``budget + 1``, is the lowest median any arm can reach: where
+it is ``budget + 1``, every arm's median is too, whatever the method.
 """
 
 from __future__ import annotations
@@ -28,7 +37,7 @@ from typing import Any
 
 from loop.records import Candidate
 
-__all__ = ["NEW_E_HULL", "RunScore", "reachability", "score_campaign", "world_phases"]
+__all__ = ["NEW_E_HULL", "RunScore", "reachability", "score_campaign", "seed_ceiling", "world_phases"]
 
 log = logging.getLogger(__name__)
 
@@ -118,17 +127,41 @@ def reachability(lab: Any, hidden: list[str], max_atoms: int, *, draws: int = 3)
         cand = Candidate.from_structure(primitive)
         yields, recipe = [], None
         for k in range(draws):
-            job = {"request_id": f"reachability-{name}-{k}", "candidate_id": cand.id, "start": 0.0, "finish": 0.0,
-                   "recipe": None}
-            obs = lab._measure(job, cand)
-            y = obs.measured().get("yield") if obs.success else None
-            yields.append(float(y.value) if y is not None else 0.0)
+            y, obs = default_recipe_yield(lab, cand, f"reachability-{name}-{k}")
+            yields.append(y)
             if recipe is None:
                 recipe = json_recipe(obs)
         median = statistics.median(yields)
         out[name] = {"primitive_sites": len(primitive), "fits_max_atoms": fits, "yields": yields, "median_yield": median,
                      "reachable": bool(fits and median >= YIELD_HIT), "recipe": recipe}
     return out
+
+
+def default_recipe_yield(lab: Any, cand: Candidate, request_id: str) -> tuple[float, Any]:  # noqa: ANN401
+    """The XRD-read yield (0 for a failed run) of ``cand`` made once with the lab's default recipe, and the observation."""
+    job = {"request_id": request_id, "candidate_id": cand.id, "start": 0.0, "finish": 0.0, "recipe": None}
+    obs = lab._measure(job, cand)
+    y = obs.measured().get("yield") if obs.success else None
+    return (float(y.value) if y is not None else 0.0), obs
+
+
+def seed_ceiling(lab: Any, phases: list[str], seed: int) -> dict[str, float]:  # noqa: ANN401
+    """Per hidden phase in ``phases``: the yield of its world structure (primitive cell) made once with the
+    default recipe in ``lab``, the lab of campaign seed ``seed`` (see the module docs)."""
+    structures = world_phases(lab)
+    out = {}
+    for name in phases:
+        cand = Candidate.from_structure(structures[name].get_primitive_structure())
+        out[name] = round(default_recipe_yield(lab, cand, f"ceiling-{name}-s{seed}")[0], 4)
+    return out
+
+
+def ceiling_summary(per_seed: dict[int, dict[str, float]], budget: int) -> dict[str, Any]:
+    """The seeds in which a reachable hidden phase forms, and the lowest median any arm can reach."""
+    formable = [seed for seed, ys in per_seed.items() if any(y >= YIELD_HIT for y in ys.values())]
+    firsts = [1 if seed in formable else budget + 1 for seed in per_seed]
+    return {"yields": {str(k): v for k, v in per_seed.items()}, "formable_seeds": formable,
+            "median_first": float(statistics.median(firsts)) if firsts else None}
 
 
 def json_recipe(obs: Any) -> dict[str, Any] | None:  # noqa: ANN401
