@@ -32,11 +32,12 @@ import numpy as np
 from loop import registry
 from loop.campaign.progress import CampaignSummary, goal_hits, summarize
 from loop.campaign.rounds import RoundPlanner, stage_clock
+from loop.campaign.stages import CampaignStages
 from loop.clock import SimulatedClock, WallClock
 from loop.config import CampaignConfig, parse_config
 from loop.errors import ConfigError, InputDataError, LedgerError
 from loop.faults import crash_point
-from loop.interfaces import Generator, LabAdapter, PluginContext, Ranker, Screen
+from loop.interfaces import Generator, LabAdapter, Ranker, Screen
 from loop.records import Candidate, ExperimentRequest, Observation, Origin, RequestStatus, Round
 from loop.store import Ledger, WriterLock
 from loop.tracking import Tracker
@@ -49,7 +50,7 @@ CampaignEvent = Callable[[str, Mapping[str, Any]], None]
 """Progress callback: ``(kind, data)`` with kind in round_started, round_planned, observed, waiting, finished."""
 
 
-class Campaign:
+class Campaign(CampaignStages):
     """One campaign in one folder: its ledger, its stages and its MLflow run.
 
     >>> campaign = Campaign.create(load_config("experiments/p3ht.yaml"), "campaigns/p3ht")
@@ -145,15 +146,6 @@ class Campaign:
             raise LedgerError(f"cannot rebuild the campaign's configuration: {exc}") from None
         return cls(directory, config, ledger, lock=lock)
 
-    def _start_ray(self) -> None:
-        if self._ray is None:
-            from contextlib import ExitStack
-
-            from loop.runtime import start_ray
-
-            self._ray = ExitStack()
-            self._ray.enter_context(start_ray(self.config.runtime.ray_address, self.config.runtime.num_cpus))
-
     def close(self) -> None:
         self.tracker.close()  # queued MLflow calls (and the rounds marked done behind them) first
         for lab in (self._labs or {}).values():
@@ -171,111 +163,6 @@ class Campaign:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
-
-    # -- stages -------------------------------------------------------------------------
-    def context(self, stage: str) -> PluginContext:
-        work = self.directory / "stages" / stage
-        work.mkdir(parents=True, exist_ok=True)
-        return PluginContext(
-            work_dir=work,
-            seed=self.config.seed,
-            objectives=list(self.config.objectives),
-            constraints=list(self.config.constraints),
-            goal=self.config.goal,
-            device=self.config.runtime.device,
-            clock=self.clock,
-            name=stage,
-            extras={"campaign": self.config.name, "campaign_dir": str(self.directory)},
-        )
-
-    @property
-    def generator(self) -> Generator:
-        if self._generator is None:
-            t0 = stage_clock()  # building a stage (its imports, weights) is that stage's time
-            gen = registry.create("generators", self.config.generator, self.context("generator"), "generator")
-            assert isinstance(gen, Generator), f"{type(gen)} is not a Generator"
-            saved = self.ledger.latest_generator_state()
-            if saved is not None:
-                gen.load_state_dict(saved[1].get("state", {}))
-            self._generator = gen
-            self.planner.add_time("generator", t0)
-        return self._generator
-
-    @property
-    def screen(self) -> Screen:
-        if self._screen is None:
-            t0 = stage_clock()
-            self._screen = registry.create("screens", self.config.screen, self.context("screen"), "screen")  # type: ignore[assignment]
-            self.planner.add_time("screen", t0)
-        return self._screen  # type: ignore[return-value]
-
-    @property
-    def ranker(self) -> Ranker:
-        if self._ranker is None:
-            t0 = stage_clock()
-            self._ranker = registry.create("rankers", self.config.ranker, self.context("ranker"), "ranker")  # type: ignore[assignment]
-            self.planner.add_time("ranker", t0)
-        return self._ranker  # type: ignore[return-value]
-
-    @property
-    def labs(self) -> dict[str, LabAdapter]:
-        """Lab name -> adapter (one entry for a campaign with a single ``lab``)."""
-        specs = self.config.lab_specs()
-        if not specs:
-            raise ConfigError("campaign", [("lab", "this campaign has no lab; use suggest() and observe()")])
-        if self._labs is None:
-            t0 = stage_clock()
-            labs: dict[str, LabAdapter] = {}
-            for name, spec in specs.items():
-                stage = "lab" if self.config.lab is not None else f"lab-{name}"
-                ctx = self.context(stage)
-                ctx.name = name
-                if self.config.runtime.lab_actors:
-                    from loop.campaign.remote_lab import RemoteLab
-
-                    self._start_ray()
-                    labs[name] = RemoteLab(spec, ctx, stage, self.config.requests.poll_interval_s)  # type: ignore[assignment]
-                else:
-                    labs[name] = registry.create("labs", spec, ctx, stage)  # type: ignore[assignment]
-            self._labs = labs
-            self.planner.add_time("lab", t0)
-        return self._labs
-
-    @property
-    def lab(self) -> LabAdapter:
-        """The campaign's first (or only) lab."""
-        return next(iter(self.labs.values()))
-
-    def lab_for(self, request: ExperimentRequest) -> LabAdapter | None:
-        return (self.labs if self.config.lab_specs() else {}).get(request.lab)
-
-    def capable_labs(self) -> list[str]:
-        """Labs that measure every objective and constraint."""
-        needed = {o.name for o in self.config.objectives} | {c.name for c in self.config.constraints}
-        out = []
-        for name, lab in self.labs.items():
-            caps = lab.capabilities()
-            if needed <= set(caps.properties) | ({"yield"} if caps.xrd else set()):
-                out.append(name)
-        return out
-
-    def check_lab_measures_objectives(self) -> None:
-        """Every objective and constraint must be something (at least one) lab reports."""
-        measured: set[str] = set()
-        for lab in self.labs.values():
-            caps = lab.capabilities()
-            measured |= set(caps.properties) | ({"yield"} if caps.xrd else set())
-        names = ", ".join(f"{n} ({s.kind})" for n, s in self.config.lab_specs().items())
-        problems = [
-            (f"{kind}.{i}.name", f"no lab measures {item.name!r} (labs: {names}; they report {sorted(measured)})")
-            for kind, items in (("objectives", self.config.objectives), ("constraints", self.config.constraints))
-            for i, item in enumerate(items)
-            if item.name not in measured
-        ]
-        if not problems and not self.capable_labs():
-            problems.append(("labs", "no single lab measures every objective and constraint"))
-        if problems:
-            raise ConfigError(self.config.name, problems)
 
     # -- clock and events ---------------------------------------------------------------
     def now(self) -> float:
