@@ -66,6 +66,10 @@ def bench_rediscover(configs: tuple[Path, ...], seeds: int, base_seed: int, arms
         for phase, r in w["reachability"].items():
             click.echo(f"    {phase:<18} sites {r.get('primitive_sites', '?'):>3}  default-recipe yields "
                        f"{[round(y, 2) for y in r.get('yields', [])]}  {'reachable' if r['reachable'] else 'unreachable'}")
+        if "ceiling" in w:
+            c = w["ceiling"]
+            click.echo(f"    ceiling: a reachable hidden phase forms in {len(c['formable_seeds'])} of {len(c['yields'])} seeds "
+                       f"{c['formable_seeds']}; lowest median any arm can reach {c['median_first']:.0f}")
         for arm, r in w["arms"].items():
             tag = f" [{r['variant']}]" if "variant" in r else ""
             click.echo(f"    {arm:<24}{'median_first':>13} {r['median_first']:>5.1f}  rediscovered {r['rediscovered']:>2}  "
