@@ -105,6 +105,16 @@ class BotorchRankerConfig(PluginConfig):
             "(surrogates/models/hull_estimate.py)"
         ),
     )
+    phase_evidence: bool = Field(
+        True,
+        description=(
+            "weight candidates by the lab's XRD evidence of new phases near their composition: down where patterns were "
+            "fully explained by known phases, up where intensity stayed unexplained (Beta-Bernoulli over a composition "
+            "kernel; surrogates/models/phase_evidence.py; labs without phase analysis leave it at 1)"
+        ),
+    )
+    phase_evidence_length: float = Field(0.05, gt=0, description="phase_evidence: composition kernel length (atomic-fraction distance)")
+    phase_evidence_prior: float = Field(0.2, gt=0, lt=1, description="phase_evidence: the prior share of unexplained intensity (the weight is 1 there)")
     prefilter: int | None = Field(None, ge=1, description="score only M candidates: the top by posterior UCB (shared with each objective's own UCB when there are several; surrogates/acquisition/prefilter.py)")
     warm_start: bool = True
     input_bounds: Literal["seen", "data"] = Field(

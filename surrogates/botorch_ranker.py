@@ -113,6 +113,7 @@ from surrogates.featurize.structure import StructureFeaturizer
 from surrogates.featurize.tabular import TabularFeaturizer
 from surrogates.models import ModelFitError, OutcomeWarp, fit_objective_gp
 from surrogates.models.calibration import loo_calibrate
+from surrogates.models.phase_evidence import PhaseEvidence
 from surrogates.models.prior_weights import PriorWeights, computed_e_hull
 
 __all__ = ["BotorchRanker", "BotorchRankerConfig"]
@@ -164,6 +165,8 @@ class BotorchRanker(Ranker):
         self.prior = PriorWeights(
             self.context, feasibility=self.config.feasibility, synthesizability=self.config.synthesizability,
             e_hull_estimate=self.config.e_hull_estimate, skip=self._skip,
+            phase_evidence=PhaseEvidence(length=self.config.phase_evidence_length, prior=self.config.phase_evidence_prior)
+            if self.config.phase_evidence else None,
         )
 
     def _warp_inputs(self, n: int) -> bool:
@@ -449,7 +452,7 @@ class BotorchRanker(Ranker):
 
     def _prior_log_weight(self, candidates: Sequence[Candidate], *, ties: bool = False) -> np.ndarray | None:
         """Fallback scores (:meth:`PriorWeights.fallback_log_weight`) on the ranker's features."""
-        if not self.prior.synth_enabled(candidates) and not self.prior.feas.active:
+        if not self.prior.has_weights(candidates):
             return None
         X, ok = self._features(candidates)
         return self.prior.fallback_log_weight(candidates, X, ok, ties=ties)
@@ -506,6 +509,8 @@ class BotorchRanker(Ranker):
             prior = (f"p_synth prior: SMACT x exp(-e_hull / 0.1) (rising further below the hull) with the screen's computed e_hull for {computed} of {len(pool)}"
                      if computed else "p_synth prior: SMACT (no computed e_hull)")
             learned = ", updated by the lab's formed / not-formed outcomes" if self.prior.synth is not None else ""
+            if self.prior.evidence is not None and self.prior.evidence.active:
+                learned += "; the lab's XRD evidence of new phases by composition"
             self._fallback_used = f"ranks by its prior weights ({prior}{learned}) and feasibility ({self.fallback})"
             log.info("botorch ranker %s", self._fallback_used)
             order = np.lexsort((self._rng.random(len(pool)), -lw))[:q]
@@ -567,7 +572,8 @@ class BotorchRanker(Ranker):
             if self._batch_by is not None:
                 label += f", then {_ACQUISITION_NAMES.get(self._batch_by, self._batch_by)} for the rest of the batch"
         weights = [name for name, on in (("p_synth", self.prior.synth is not None),
-                                         ("feasibility", self.prior.feasibility_active)) if on]
+                                         ("feasibility", self.prior.feasibility_active),
+                                         ("phase evidence", self.prior.evidence is not None and self.prior.evidence.active)) if on]
         return label + (f" + log {' + log '.join(weights)}" if weights else "")
 
     def ranking_note(self) -> RankingNote:

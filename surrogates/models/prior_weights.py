@@ -1,9 +1,11 @@
 """The weights a ranker knows besides its GP: feasibility and ``p_synth``, with its ``e_hull`` estimates.
 
-``log w(x) = log p_feas(x) + log p_synth(x)`` multiplies the GP's acquisition and, before a GP can be
+``log w(x) = log p_feas(x) + log p_synth(x) + log e(x)`` multiplies the GP's acquisition and, before a GP can be
 fitted, ranks on its own (the botorch ranker's fallback):
 
 - ``p_feas``: :class:`~surrogates.models.FeasibilityModel` on the lab's success flags;
+- the lab's new-phase evidence (:class:`~surrogates.models.phase_evidence.PhaseEvidence`): where XRD patterns
+  left intensity unexplained by known phases, and where they did not (option ``phase_evidence``);
 - ``p_synth``: the SMACT prior times ``exp(-e_hull / 0.1)`` (:func:`~surrogates.models.synthesizability.smact_prior`),
   with the screen's computed ``e_hull`` or, where the screen gave none, the ranker's own short-relaxation estimate
   (:mod:`surrogates.models.hull_estimate`), updated by the lab's formed / not-formed outcomes
@@ -26,6 +28,7 @@ from loop.records import Candidate, Observation
 from surrogates.featurize.composition import composition_of
 from surrogates.models.feasibility import FeasibilityModel
 from surrogates.models.hull_estimate import HullEstimateConfig, HullEstimator
+from surrogates.models.phase_evidence import PhaseEvidence
 from surrogates.models.synthesizability import SynthesizabilityModel, smact_prior
 
 __all__ = ["PriorWeights"]
@@ -52,12 +55,14 @@ class PriorWeights:
         synthesizability: str = "auto",
         e_hull_estimate: HullEstimateConfig | None = None,
         skip: Callable[[str, str], None] | None = None,
+        phase_evidence: PhaseEvidence | None = None,
     ) -> None:
         self.context = context
         self.feasibility = feasibility
         self.synthesizability = synthesizability
         self.feas = FeasibilityModel()
         self.synth: SynthesizabilityModel | None = None
+        self.evidence = phase_evidence
         self._estimator = HullEstimator(e_hull_estimate, context) if e_hull_estimate else None
         self._e_hull_est: dict[str, float] = {}
         self._skip = skip or (lambda what, reason: log.warning("prior weights skip %s: %s", what, reason))
@@ -69,6 +74,11 @@ class PriorWeights:
             return False
         has_chem = bool(candidates) and all(c.structure is not None or c.formula for c in candidates)
         return self.synthesizability == "on" or has_chem
+
+    def has_weights(self, candidates: Sequence[Candidate]) -> bool:
+        """Any weight applies before a GP: ``p_synth``, a fitted feasibility model or the lab's phase evidence."""
+        evidence = self.evidence is not None and self.evidence.active
+        return self.synth_enabled(candidates) or self.feas.active or evidence
 
     @property
     def feasibility_active(self) -> bool:
@@ -114,6 +124,8 @@ class PriorWeights:
         if self.feasibility:
             success = np.array([o.success for o in observations])
             self.feas.fit(X[ok], success[ok])
+        if self.evidence is not None:
+            self.evidence.fit(candidates, observations)
         if not self.synth_enabled(candidates):
             self.synth = None
             return
@@ -135,10 +147,15 @@ class PriorWeights:
         self.synth = model
 
     # ---------------------------------------------------------------- weights
+    def _evidence_log_weight(self, candidates: Sequence[Candidate]) -> np.ndarray:
+        if self.evidence is None:
+            return np.zeros(len(candidates))
+        return self.evidence.log_weight(candidates)
+
     def log_weight(self, candidates: Sequence[Candidate], X: np.ndarray) -> np.ndarray:
         """``log w(x)`` beside a fitted GP: the fitted feasibility and ``p_synth`` models, and the campaign's
         ``p_synth`` constraints (``-inf`` where one fails, unless every candidate fails it)."""
-        lw = np.zeros(len(candidates))
+        lw = self._evidence_log_weight(candidates)
         if self.feasibility:
             lw += np.log(np.clip(self.feas.predict(X), _FLOOR, 1.0))
         if self.synth is not None:
@@ -157,9 +174,9 @@ class PriorWeights:
         """Scores before a GP: ``log w(x)`` from the ``p_synth`` prior or its update and the feasibility model;
         ``None`` when there is neither, or (unless ``ties``) when it is the same for every candidate."""
         synth = self.synth_enabled(candidates)
-        if not synth and not self.feas.active:
+        if not self.has_weights(candidates):
             return None
-        lw = np.zeros(len(candidates))
+        lw = self._evidence_log_weight(candidates)
         if self.feasibility_active:
             lw += np.log(np.clip(self.feas.predict(X), _FLOOR, 1.0))
         if synth:
