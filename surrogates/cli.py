@@ -1,4 +1,4 @@
-"""Benchmark commands of the surrogates stage: ``crystaloop bench pool | discovery | planner | synthetic-pools``."""
+"""Commands of the surrogates stage: ``crystaloop bench pool | discovery | planner | synthetic-pools`` and ``crystaloop evidence``."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-__all__ = ["bench_discovery", "bench_planner", "bench_pool", "bench_synthetic_pools"]
+__all__ = ["bench_discovery", "bench_planner", "bench_pool", "bench_synthetic_pools", "evidence"]
 
 
 def _write_json(path: str | None, payload: dict) -> None:
@@ -185,3 +185,36 @@ def bench_synthetic_pools(out_dir, seed) -> None:  # noqa: ANN001
 
     for path in write_synthetic_pools(out_dir, seed=seed):
         click.echo(str(path))
+
+
+@click.command("evidence")
+@click.argument("directories", nargs=-1, required=True, type=click.Path(file_okay=False, path_type=Path))
+@click.option("--json", "json_path", type=click.Path(dir_okay=False), default=None)
+def evidence(directories: tuple[Path, ...], json_path: str | None) -> None:
+    """Where the lab's XRD saw new phases, by composition, over the campaigns in DIRECTORIES: experiments, best
+    yield, the share of the patterns no known phase explained (mean, largest) and the weight the botorch ranker's
+    ``phase_evidence`` gives that composition (surrogates/models/phase_evidence.py)."""
+    from loop.store import Ledger
+    from surrogates.models.phase_evidence import evidence_by_composition
+
+    cands, obs = [], []
+    for d in directories:
+        if not (d / "ledger.db").exists():
+            raise click.ClickException(f"{d}: no ledger.db here")
+        ledger = Ledger.for_directory(d, migrate=False)
+        try:
+            by_id = {c.id: c for c in ledger.candidates()}
+            for o in ledger.observations():
+                if o.candidate_id in by_id:
+                    cands.append(by_id[o.candidate_id])
+                    obs.append(o)
+        finally:
+            ledger.close()
+    rows = evidence_by_composition(cands, obs)
+    if not rows:
+        click.echo(f"no XRD-read experiments with an unexplained-intensity figure in {len(directories)} campaign(s)")
+    else:
+        click.echo(f"{'formula':14s} {'n':>3s} {'best yield':>10s} {'mean unexpl.':>12s} {'max unexpl.':>11s} {'weight':>7s}")
+        for r in rows:
+            click.echo(f"{r['formula']:14s} {r['experiments']:3d} {r['best_yield']:10.2f} {r['mean_evidence']:12.2f} {r['max_evidence']:11.2f} {r['weight']:7.2f}")
+    _write_json(json_path, {"campaigns": [str(d) for d in directories], "compositions": rows})

@@ -8,7 +8,7 @@ import pytest
 
 from loop.interfaces import PluginContext
 from loop.records import Candidate, Measurement, Observation, PhaseAnalysis, PhaseFraction, UnidentifiedResidual
-from surrogates.models.phase_evidence import PhaseEvidence, new_phase_evidence
+from surrogates.models.phase_evidence import PhaseEvidence, evidence_by_composition, new_phase_evidence
 from surrogates.models.prior_weights import PriorWeights
 
 
@@ -51,6 +51,9 @@ def test_a_formed_target_counts_as_new_and_failed_or_unread_experiments_do_not_c
     c = _cand("Li2MnO3")
     assert new_phase_evidence(_read(c, unexplained=0.1, target=0.6)) == pytest.approx(0.7)
     assert new_phase_evidence(_read(c, unexplained=0.1, success=False)) is None
+    known = _read(c, unexplained=0.1, target=0.9)
+    known = known.model_copy(update={"phase_analysis": known.phase_analysis.model_copy(update={"target_known_as": "Li2MnO3_12"})})
+    assert new_phase_evidence(known) == pytest.approx(0.1)  # a known target is not a new phase
     assert new_phase_evidence(Observation(request_id="r", candidate_id=c.id, values={"yield": Measurement(value=0.0)})) is None
     ev = PhaseEvidence().fit([c], [Observation(request_id="r", candidate_id=c.id, values={"yield": Measurement(value=0.0)})])
     assert not ev.active and ev.log_weight([c])[0] == 0.0
@@ -70,3 +73,29 @@ def test_prior_weights_carry_the_evidence_into_the_fallback_ranking(tmp_path):
     off = PriorWeights(PluginContext(work_dir=tmp_path, seed=0), synthesizability="off", feasibility=False)
     off.fit(X, np.ones(2, dtype=bool), tried, obs)
     assert off.fallback_log_weight(probe, np.zeros((2, 1)), np.ones(2, dtype=bool)) is None
+
+
+def test_an_analysis_that_lists_phases_only_is_no_evidence_and_the_table_ranks_compositions():
+    c = _cand("Ti2MnO6")
+    phases_only = Observation(request_id="r", candidate_id=c.id, values={"yield": Measurement(value=0.0)},
+                              phase_analysis=PhaseAnalysis(phases=[PhaseFraction(name="TiO2_136", formula="TiO2", weight_fraction=1.0)],
+                                                           target_fraction=0.0))
+    assert new_phase_evidence(phases_only) is None
+
+    tried = [_cand("Ti2MnO6", i) for i in range(3)] + [_cand("Ti2MnO3", i) for i in range(2)]
+    obs = [_read(c, unexplained=0.0) for c in tried[:3]] + [_read(tried[3], unexplained=0.4), _read(tried[4], unexplained=0.2, target=0.1)]
+    rows = evidence_by_composition(tried, obs)
+    assert [r["formula"] for r in rows] == ["Ti2MnO3", "Ti2MnO6"]
+    top, bottom = rows
+    assert (top["experiments"], bottom["experiments"]) == (2, 3)
+    assert top["mean_evidence"] == pytest.approx(0.35) and top["max_evidence"] == pytest.approx(0.4)
+    assert top["best_yield"] == pytest.approx(0.1) and top["weight"] > 1.0 > bottom["weight"]
+
+
+def test_the_evidence_command_names_a_folder_without_a_ledger(tmp_path):
+    from click.testing import CliRunner
+
+    from surrogates.cli import evidence
+
+    result = CliRunner().invoke(evidence, [str(tmp_path)])
+    assert result.exit_code != 0 and f"{tmp_path}: no ledger.db here" in result.output
